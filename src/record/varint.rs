@@ -1,0 +1,161 @@
+//! Zigzag varints, as Kafka writes them inside records (`ByteUtils.writeVarint`).
+//!
+//! A value is zigzag-mapped (`(v << 1) ^ (v >> 31)`) so small negative numbers stay short,
+//! then written seven bits at a time, least significant group first, with 0x80 marking
+//! "more follows". Kafka rejects a varint longer than 5 bytes and a varlong longer than 10;
+//! so do we, which also bounds the work a hostile input can cause.
+
+use crate::error::{Corruption, Error, Result};
+
+/// Longest encoding of a 32-bit varint.
+pub const MAX_VARINT_LEN: usize = 5;
+/// Longest encoding of a 64-bit varlong.
+pub const MAX_VARLONG_LEN: usize = 10;
+
+/// Bytes needed to encode `value` as a zigzag varint.
+#[inline]
+pub fn varint_len(value: i32) -> usize {
+    varlong_len(i64::from(value))
+}
+
+/// Bytes needed to encode `value` as a zigzag varlong.
+#[inline]
+pub fn varlong_len(value: i64) -> usize {
+    let zz = ((value << 1) ^ (value >> 63)) as u64;
+    // Each byte carries 7 bits; `| 1` makes zero take one byte.
+    let bits = 64 - (zz | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
+/// Appends `value` as a zigzag varint.
+#[inline]
+pub fn put_varint(out: &mut Vec<u8>, value: i32) {
+    put_zigzag_u64(out, ((value << 1) ^ (value >> 31)) as u32 as u64);
+}
+
+/// Appends `value` as a zigzag varlong.
+#[inline]
+pub fn put_varlong(out: &mut Vec<u8>, value: i64) {
+    put_zigzag_u64(out, ((value << 1) ^ (value >> 63)) as u64);
+}
+
+#[inline]
+fn put_zigzag_u64(out: &mut Vec<u8>, mut zz: u64) {
+    if zz < 0x80 {
+        out.push(zz as u8);
+        return;
+    }
+    let mut tmp = [0u8; MAX_VARLONG_LEN];
+    let mut n = 0;
+    while zz >= 0x80 {
+        tmp[n] = (zz as u8) | 0x80;
+        zz >>= 7;
+        n += 1;
+    }
+    tmp[n] = zz as u8;
+    out.extend_from_slice(&tmp[..=n]);
+}
+
+/// Reads a zigzag varint at `*pos`, advancing `*pos` past it.
+///
+/// # Errors
+/// [`Corruption::Varint`] if the input ends inside the varint or it runs past 5 bytes.
+#[inline]
+pub fn get_varint(buf: &[u8], pos: &mut usize) -> Result<i32> {
+    let zz = get_raw(buf, pos, MAX_VARINT_LEN, "varint longer than 5 bytes")?;
+    // Kafka accepts any fifth byte and keeps the low 32 bits; do the same.
+    let zz = zz as u32;
+    Ok(((zz >> 1) as i32) ^ -((zz & 1) as i32))
+}
+
+/// Reads a zigzag varlong at `*pos`, advancing `*pos` past it.
+///
+/// # Errors
+/// [`Corruption::Varint`] if the input ends inside the varlong or it runs past 10 bytes.
+#[inline]
+pub fn get_varlong(buf: &[u8], pos: &mut usize) -> Result<i64> {
+    let zz = get_raw(buf, pos, MAX_VARLONG_LEN, "varlong longer than 10 bytes")?;
+    Ok(((zz >> 1) as i64) ^ -((zz & 1) as i64))
+}
+
+#[inline]
+fn get_raw(buf: &[u8], pos: &mut usize, max_len: usize, too_long: &'static str) -> Result<u64> {
+    let mut value = 0u64;
+    let mut shift = 0u32;
+    let start = *pos;
+    for i in 0..max_len {
+        let Some(&b) = buf.get(start + i) else {
+            return Err(Error::corrupt(Corruption::Varint {
+                reason: "input ends inside a varint",
+            }));
+        };
+        value |= u64::from(b & 0x7f).wrapping_shl(shift);
+        if b & 0x80 == 0 {
+            *pos = start + i + 1;
+            return Ok(value);
+        }
+        shift += 7;
+    }
+    Err(Error::corrupt(Corruption::Varint { reason: too_long }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn kafka_vectors() -> Result<()> {
+        // From Kafka's ByteUtilsTest and FORMAT.md: -1 is 0x01, 0 is 0x00, 1 is 0x02.
+        for (v, bytes) in [
+            (0i32, vec![0x00]),
+            (-1, vec![0x01]),
+            (1, vec![0x02]),
+            (63, vec![0x7e]),
+            (-64, vec![0x7f]),
+            (64, vec![0x80, 0x01]),
+            (i32::MAX, vec![0xfe, 0xff, 0xff, 0xff, 0x0f]),
+            (i32::MIN, vec![0xff, 0xff, 0xff, 0xff, 0x0f]),
+        ] {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            assert_eq!(out, bytes, "encoding {v}");
+            assert_eq!(varint_len(v), bytes.len());
+            let mut pos = 0;
+            assert_eq!(get_varint(&bytes, &mut pos)?, v);
+            assert_eq!(pos, bytes.len());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn rejects_overlong_and_truncated() {
+        let six = [0x80, 0x80, 0x80, 0x80, 0x80, 0x01];
+        assert!(get_varint(&six, &mut 0).is_err());
+        assert!(get_varlong(&six, &mut 0).is_ok());
+        let eleven = [0x80u8; 11];
+        assert!(get_varlong(&eleven, &mut 0).is_err());
+        assert!(get_varint(&[0x80, 0x80], &mut 0).is_err());
+        assert!(get_varint(&[], &mut 0).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn varlong_roundtrip(v in any::<i64>()) {
+            let mut out = Vec::new();
+            put_varlong(&mut out, v);
+            prop_assert_eq!(out.len(), varlong_len(v));
+            let mut pos = 0;
+            prop_assert_eq!(get_varlong(&out, &mut pos).ok(), Some(v));
+            prop_assert_eq!(pos, out.len());
+        }
+
+        #[test]
+        fn varint_roundtrip(v in any::<i32>()) {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            prop_assert_eq!(out.len(), varint_len(v));
+            prop_assert_eq!(get_varint(&out, &mut 0).ok(), Some(v));
+        }
+    }
+}
