@@ -1,0 +1,368 @@
+//! Format-layer benchmarks: building and reading magic-2 batches, beside the raw costs they
+//! are judged against.
+//!
+//! Every benchmark id ends in a shape, `<size>B/x<count>`: a batch of `count` records (1, 100,
+//! 1000) whose values are exactly `size` bytes (100 or 1024), with keys of 8–16 bytes, no
+//! headers and increasing timestamps. Values are text-like bytes from a fixed seed (words of a
+//! skewed vocabulary, common phrases, some numbers): the records sections of 100- and
+//! 1000-record batches compress about 1.8–2.5× with lz4 and snappy and 2.6–4× with gzip and
+//! zstd (single-record batches less).
+//!
+//! Groups:
+//! - `baseline/memcpy/<shape>`, `baseline/crc32c/<shape>`, `baseline/memcpy_crc32c/<shape>`:
+//!   copy into a reused `Vec`, CRC-32C, and copy then CRC-32C of the copy, each over the whole
+//!   uncompressed batch of that shape (N bytes, header included).
+//! - `baseline/compress/<codec>/<shape>`, `baseline/decompress/<codec>/<shape>`:
+//!   [`compression::compress`] of that batch's uncompressed records section (its bytes after
+//!   the 61-byte header) into a reused `Vec`, and [`compression::decompress`] of the section
+//!   the codec makes of it: the codec alone, in Kafka's framing, on exactly the bytes a batch
+//!   carries.
+//! - `encode/<codec>/<shape>`: a reused [`BatchBuilder`]: `clear`, append every record,
+//!   `finish` (CRC included, compression included).
+//! - `decode/<codec>/<shape>`: [`RecordBatch::parse`] (CRC check), then every record of
+//!   [`RecordBatch::records`] (decompressing into one reused scratch `Vec`), touching each
+//!   key and value length.
+//!
+//! `<codec>` is `none`, `gzip`, `snappy`, `lz4` or `zstd` (the codec baselines skip `none`:
+//! its baseline is `memcpy`). A codec that fails a round trip at start-up (a disabled feature
+//! or a stub) is skipped with a notice on stderr; nothing else is printed.
+//!
+//! Throughput is in bytes of the uncompressed data handled (the batch, or for the codec
+//! baselines its records section), so MB/s compare across codecs. Set
+//! `TIDELOG_BENCH_THROUGHPUT=records` to report `encode` and `decode` in records/s instead.
+//!
+//! Ratios are taken between median times of one run, never across runs. The acceptance
+//! targets: `encode/none` and `decode/none` over `baseline/memcpy_crc32c` at most 3× for
+//! `100B/x1000`; `encode/<codec>` over `baseline/compress/<codec>` and `decode/<codec>` over
+//! `baseline/decompress/<codec>` at most 1.3×. One run prints them all (the bencher format
+//! gives medians in ns):
+//!
+//! ```text
+//! cargo bench --bench format -- --warm-up-time 1 --measurement-time 2 \
+//!     --output-format bencher '/100B/x1000$' | awk '
+//!   /^test /{ v = $5; gsub(",", "", v); t[$2] = v; print }
+//!   END { s = "/100B/x1000"
+//!     for (k in t) if (k ~ /^(en|de)code\//) { split(k, p, "/"); c = p[2]
+//!       b = c == "none" ? t["baseline/memcpy_crc32c" s] \
+//!         : t["baseline/" (k ~ /^en/ ? "compress/" : "decompress/") c s]
+//!       if (b) printf "%-24s %6.2fx (target %s)\n", k, t[k] / b, c == "none" ? "3" : "1.3" } }'
+//! ```
+//!
+//! Replace `100B/x1000` (both places) for another shape. Without `--output-format bencher`
+//! criterion shows its own estimate (the middle `time:` figure) and the throughput instead.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::measurement::WallTime;
+use criterion::Throughput;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion};
+use tidelog::compression::{self, Compression};
+use tidelog::record::{
+    encode_batch, BatchBuilder, BatchOptions, Record, RecordBatch, DEFAULT_MAX_DECOMPRESSED_BYTES,
+    RECORD_BATCH_OVERHEAD,
+};
+
+/// Value sizes in bytes.
+const VALUE_SIZES: [usize; 2] = [100, 1024];
+/// Records per batch.
+const COUNTS: [usize; 3] = [1, 100, 1000];
+/// First record timestamp (ms since the epoch).
+const BASE_TIMESTAMP: i64 = 1_700_000_000_000;
+
+/// One batch shape: its records and the batches they make.
+struct Workload {
+    /// `<size>B/x<count>`, the tail of every id.
+    shape: String,
+    records: Vec<Record>,
+    /// The batch uncompressed: what the byte baselines copy and checksum.
+    plain: Vec<u8>,
+    /// The batch under each codec that works in this build, in id order (`none` first).
+    batches: Vec<(Compression, Vec<u8>)>,
+}
+
+impl Workload {
+    fn new(size: usize, count: usize, codecs: &[Compression]) -> Self {
+        let records = generate_records(size, count);
+        let plain = encode_batch(BatchOptions::default(), &records)
+            .expect("uncompressed encoding of non-empty small records cannot fail");
+        let batches = codecs
+            .iter()
+            .filter_map(|&codec| {
+                match encode_batch(BatchOptions::with_compression(codec), &records) {
+                    Ok(bytes) => Some((codec, bytes)),
+                    Err(e) => {
+                        eprintln!(
+                            "notice: skipping the {codec} benchmarks of {size}B/x{count}: {e}"
+                        );
+                        None
+                    }
+                }
+            })
+            .collect();
+        Workload {
+            shape: format!("{size}B/x{count}"),
+            records,
+            plain,
+            batches,
+        }
+    }
+
+    /// The uncompressed records section: the codec baselines' input.
+    fn section(&self) -> &[u8] {
+        &self.plain[RECORD_BATCH_OVERHEAD..]
+    }
+}
+
+/// SplitMix64: a fixed seed gives the same records on every machine and run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n`, for small `n`.
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// `count` records with `size`-byte text-like values, keys of 8–16 bytes and increasing
+/// timestamps.
+fn generate_records(size: usize, count: usize) -> Vec<Record> {
+    let mut rng = Rng(0x7469_6465_6c6f_6721);
+    let vocabulary: Vec<Vec<u8>> = (0..256)
+        .map(|_| {
+            let len = 2 + rng.below(8);
+            (0..len).map(|_| b'a' + rng.below(26) as u8).collect()
+        })
+        .collect();
+    // Phrases of 2-5 common words: the longer repeats that LZ codecs live on.
+    let phrases: Vec<Vec<u8>> = (0..32)
+        .map(|_| {
+            let words = 2 + rng.below(4);
+            let mut phrase = Vec::new();
+            for i in 0..words {
+                if i > 0 {
+                    phrase.push(b' ');
+                }
+                phrase.extend_from_slice(&vocabulary[rng.below(32)]);
+            }
+            phrase
+        })
+        .collect();
+    let mut timestamp = BASE_TIMESTAMP;
+    (0..count)
+        .map(|_| {
+            timestamp += 1 + rng.below(5) as i64;
+            let key_digits = 3 + rng.below(9);
+            let mut key = b"user".to_vec();
+            key.push(b'-');
+            key.extend((0..key_digits).map(|_| b'0' + rng.below(10) as u8));
+            let mut value = Vec::with_capacity(size + 16);
+            while value.len() < size {
+                if rng.below(6) == 0 {
+                    // A number: the part of real payloads that barely compresses.
+                    let digits = 3 + rng.below(6);
+                    value.extend((0..digits).map(|_| b'0' + rng.below(10) as u8));
+                } else if rng.below(3) == 0 {
+                    value.extend_from_slice(&phrases[rng.below(phrases.len())]);
+                } else {
+                    // The smaller of two draws favours low indices: some words are common.
+                    let word = rng.below(vocabulary.len()).min(rng.below(vocabulary.len()));
+                    value.extend_from_slice(&vocabulary[word]);
+                }
+                value.push(b' ');
+            }
+            value.truncate(size);
+            Record::new(timestamp, value).with_key(key)
+        })
+        .collect()
+}
+
+/// The codecs that round-trip in this build; the others are reported and skipped.
+fn working_codecs() -> Vec<Compression> {
+    Compression::ALL
+        .into_iter()
+        .filter(|&codec| match round_trip(codec) {
+            Ok(()) => true,
+            Err(e) => {
+                eprintln!("notice: skipping the {codec} benchmarks: {e}");
+                false
+            }
+        })
+        .collect()
+}
+
+fn round_trip(codec: Compression) -> tidelog::Result<()> {
+    let records = generate_records(100, 10);
+    let bytes = encode_batch(BatchOptions::with_compression(codec), &records)?;
+    let mut scratch = Vec::new();
+    let count = RecordBatch::parse(&bytes)?.validate_records(&mut scratch, 1 << 20)?;
+    let mut compressed = Vec::new();
+    compression::compress(
+        codec,
+        None,
+        &bytes[RECORD_BATCH_OVERHEAD..],
+        &mut compressed,
+    )?;
+    let mut out = Vec::new();
+    compression::decompress(codec, &compressed, &mut out, 1 << 20)?;
+    if count != records.len() || out.len() + RECORD_BATCH_OVERHEAD != bytes.len() {
+        return Err(tidelog::Error::InvalidArgument(format!(
+            "{codec} did not round-trip"
+        )));
+    }
+    Ok(())
+}
+
+fn bytes(n: usize) -> Throughput {
+    Throughput::Bytes(n as u64)
+}
+
+/// Throughput of an `encode` or `decode` benchmark of `w`.
+fn batch_throughput(w: &Workload, per_record: bool) -> Throughput {
+    if per_record {
+        Throughput::Elements(w.records.len() as u64)
+    } else {
+        bytes(w.plain.len())
+    }
+}
+
+fn id(name: &str, w: &Workload) -> BenchmarkId {
+    BenchmarkId::new(name, &w.shape)
+}
+
+fn baseline(g: &mut BenchmarkGroup<'_, WallTime>, w: &Workload) {
+    let src = w.plain.as_slice();
+    let mut dst = Vec::with_capacity(src.len());
+    g.throughput(bytes(src.len()));
+    g.bench_function(id("memcpy", w), |b| {
+        b.iter(|| {
+            dst.clear();
+            dst.extend_from_slice(black_box(src));
+            black_box(&dst);
+        })
+    });
+    g.bench_function(id("crc32c", w), |b| {
+        b.iter(|| crc32c::crc32c(black_box(src)))
+    });
+    g.bench_function(id("memcpy_crc32c", w), |b| {
+        b.iter(|| {
+            dst.clear();
+            dst.extend_from_slice(black_box(src));
+            crc32c::crc32c(black_box(&dst))
+        })
+    });
+
+    let section = w.section();
+    let mut out = Vec::new();
+    g.throughput(bytes(section.len()));
+    for (codec, batch) in w.batches.iter().filter(|(c, _)| *c != Compression::None) {
+        let codec = *codec;
+        g.bench_function(id(&format!("compress/{codec}"), w), |b| {
+            b.iter(|| {
+                out.clear();
+                compression::compress(codec, None, black_box(section), &mut out)
+                    .expect("codec passed its start-up round trip");
+                out.len()
+            })
+        });
+        let compressed = &batch[RECORD_BATCH_OVERHEAD..];
+        g.bench_function(id(&format!("decompress/{codec}"), w), |b| {
+            b.iter(|| {
+                out.clear();
+                compression::decompress(
+                    codec,
+                    black_box(compressed),
+                    &mut out,
+                    DEFAULT_MAX_DECOMPRESSED_BYTES,
+                )
+                .expect("the builder's own output decompresses");
+                out.len()
+            })
+        });
+    }
+}
+
+fn encode(g: &mut BenchmarkGroup<'_, WallTime>, w: &Workload, per_record: bool) {
+    g.throughput(batch_throughput(w, per_record));
+    for &(codec, _) in &w.batches {
+        let mut builder = BatchBuilder::new(BatchOptions::with_compression(codec));
+        g.bench_function(id(codec.name(), w), |b| {
+            b.iter(|| {
+                builder.clear();
+                for r in black_box(&w.records) {
+                    builder
+                        .append_record(r)
+                        .expect("small records fit in a batch");
+                }
+                builder
+                    .finish()
+                    .expect("codec passed its start-up round trip")
+                    .len()
+            })
+        });
+    }
+}
+
+fn decode(g: &mut BenchmarkGroup<'_, WallTime>, w: &Workload, per_record: bool) {
+    g.throughput(batch_throughput(w, per_record));
+    for (codec, batch) in &w.batches {
+        let mut scratch = Vec::new();
+        g.bench_function(id(codec.name(), w), |b| {
+            b.iter(|| {
+                let parsed = RecordBatch::parse(black_box(batch)).expect("the builder's batch");
+                let records = parsed
+                    .records(&mut scratch, DEFAULT_MAX_DECOMPRESSED_BYTES)
+                    .expect("the builder's batch");
+                for r in records {
+                    let r = r.expect("the builder's batch");
+                    black_box(r.key().map_or(0, <[u8]>::len));
+                    black_box(r.value().map_or(0, <[u8]>::len));
+                }
+            })
+        });
+    }
+}
+
+fn format_benches(c: &mut Criterion) {
+    let per_record = std::env::var("TIDELOG_BENCH_THROUGHPUT").is_ok_and(|v| v == "records");
+    let codecs = working_codecs();
+    let workloads: Vec<Workload> = VALUE_SIZES
+        .iter()
+        .flat_map(|&size| COUNTS.iter().map(move |&count| (size, count)))
+        .map(|(size, count)| Workload::new(size, count, &codecs))
+        .collect();
+
+    let mut g = c.benchmark_group("baseline");
+    for w in &workloads {
+        baseline(&mut g, w);
+    }
+    g.finish();
+    let mut g = c.benchmark_group("encode");
+    for w in &workloads {
+        encode(&mut g, w, per_record);
+    }
+    g.finish();
+    let mut g = c.benchmark_group("decode");
+    for w in &workloads {
+        decode(&mut g, w, per_record);
+    }
+    g.finish();
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .configure_from_args();
+    format_benches(&mut c);
+    c.final_summary();
+}
