@@ -1,8 +1,8 @@
 //! [`BatchBuilder`]: writes complete magic-2 batches into a reusable buffer.
 
 use super::header::*;
-use super::record::{bytes_len, put_bytes, Header, HeaderSource, Record, RecordRef};
-use super::varint::{put_varint, put_varlong, varint_len, varlong_len};
+use super::record::{bytes_len, write_bytes, Header, HeaderSource, Record, RecordRef};
+use super::varint::{varint_len, varlong_len, write_varint, write_varlong};
 use crate::compression::{self, Compression, Level};
 use crate::error::{Error, Result};
 
@@ -221,14 +221,18 @@ impl BatchBuilder {
         } else {
             &mut self.raw
         };
-        out.reserve(body + 5);
-        put_varint(out, body as i32);
-        out.push(0); // record attributes: none are defined
-        put_varlong(out, delta);
-        put_varint(out, offset_delta);
-        put_bytes(out, key);
-        put_bytes(out, value);
-        headers.write(out);
+        // Size the record exactly, then fill it in place: one bounds-checked slice instead of
+        // a capacity check per field.
+        let start = out.len();
+        out.resize(start + varint_len(body as i32) + body, 0);
+        let dst = &mut out[start..];
+        let mut p = write_varint(dst, body as i32);
+        p += 1; // record attributes: none are defined, the byte stays 0
+        p += write_varlong(&mut dst[p..], delta);
+        p += write_varint(&mut dst[p..], offset_delta);
+        p += write_bytes(&mut dst[p..], key);
+        p += write_bytes(&mut dst[p..], value);
+        headers.write_into(&mut dst[p..]);
         self.count += 1;
         if self.count == 1 || timestamp > self.max_timestamp {
             self.max_timestamp = timestamp;

@@ -5,7 +5,7 @@
 //! ValueLength | Value | HeadersCount | (HeaderKeyLength HeaderKey HeaderValueLength HeaderValue)*`.
 //! A length of -1 is null; null and empty stay distinct everywhere in this crate.
 
-use super::varint::{get_varint, put_varint, varint_len};
+use super::varint::{get_varint, varint_len, write_varint};
 use crate::error::{Corruption, Error, Result};
 
 /// A record header: a UTF-8 key and an optional value. Keys may repeat; order is kept.
@@ -243,8 +243,9 @@ pub(crate) fn parse_headers<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Header
 pub(crate) trait HeaderSource {
     /// Encoded size including the count varint.
     fn encoded_len(&self) -> usize;
-    /// Appends count and headers.
-    fn write(&self, out: &mut Vec<u8>);
+    /// Writes count and headers at the start of `dst` (sized by `encoded_len`); returns the
+    /// bytes written.
+    fn write_into(&self, dst: &mut [u8]) -> usize;
 }
 
 #[inline]
@@ -255,13 +256,18 @@ pub(crate) fn bytes_len(b: Option<&[u8]>) -> usize {
     }
 }
 
+/// Writes a zigzag length and the bytes (or -1 for null) at the start of `dst`, which the
+/// caller sized with [`bytes_len`]; returns the bytes written.
 #[inline]
-pub(crate) fn put_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
+pub(crate) fn write_bytes(dst: &mut [u8], b: Option<&[u8]>) -> usize {
     match b {
-        None => put_varint(out, -1),
+        None => write_varint(dst, -1),
         Some(b) => {
-            put_varint(out, b.len() as i32);
-            out.extend_from_slice(b);
+            let n = write_varint(dst, b.len() as i32);
+            if let Some(slot) = dst.get_mut(n..n + b.len()) {
+                slot.copy_from_slice(b);
+            }
+            n + b.len()
         }
     }
 }
@@ -273,12 +279,13 @@ impl HeaderSource for [Header] {
         })
     }
 
-    fn write(&self, out: &mut Vec<u8>) {
-        put_varint(out, self.len() as i32);
+    fn write_into(&self, dst: &mut [u8]) -> usize {
+        let mut p = write_varint(dst, self.len() as i32);
         for h in self {
-            put_bytes(out, Some(h.key.as_bytes()));
-            put_bytes(out, h.value.as_deref());
+            p += write_bytes(&mut dst[p..], Some(h.key.as_bytes()));
+            p += write_bytes(&mut dst[p..], h.value.as_deref());
         }
+        p
     }
 }
 
@@ -287,8 +294,11 @@ impl HeaderSource for HeadersRef<'_> {
         varint_len(self.count as i32) + self.bytes.len()
     }
 
-    fn write(&self, out: &mut Vec<u8>) {
-        put_varint(out, self.count as i32);
-        out.extend_from_slice(self.bytes);
+    fn write_into(&self, dst: &mut [u8]) -> usize {
+        let p = write_varint(dst, self.count as i32);
+        if let Some(slot) = dst.get_mut(p..p + self.bytes.len()) {
+            slot.copy_from_slice(self.bytes);
+        }
+        p + self.bytes.len()
     }
 }

@@ -56,6 +56,36 @@ fn put_zigzag_u64(out: &mut Vec<u8>, mut zz: u64) {
     out.extend_from_slice(&tmp[..=n]);
 }
 
+/// Writes `value` as a zigzag varint at the start of `dst`, returning the bytes written.
+///
+/// `dst` must have room for [`varint_len`]`(value)` bytes; a shorter `dst` ends the write
+/// early (the caller sized it, so that never happens).
+#[inline]
+pub fn write_varint(dst: &mut [u8], value: i32) -> usize {
+    write_zigzag_u64(dst, ((value << 1) ^ (value >> 31)) as u32 as u64)
+}
+
+/// Writes `value` as a zigzag varlong at the start of `dst`; see [`write_varint`].
+#[inline]
+pub fn write_varlong(dst: &mut [u8], value: i64) -> usize {
+    write_zigzag_u64(dst, ((value << 1) ^ (value >> 63)) as u64)
+}
+
+#[inline]
+fn write_zigzag_u64(dst: &mut [u8], mut zz: u64) -> usize {
+    let mut n = 0;
+    for slot in dst.iter_mut() {
+        if zz < 0x80 {
+            *slot = zz as u8;
+            return n + 1;
+        }
+        *slot = (zz as u8) | 0x80;
+        zz >>= 7;
+        n += 1;
+    }
+    n
+}
+
 /// Reads a zigzag varint at `*pos`, advancing `*pos` past it.
 ///
 /// # Errors
@@ -80,6 +110,13 @@ pub fn get_varlong(buf: &[u8], pos: &mut usize) -> Result<i64> {
 
 #[inline]
 fn get_raw(buf: &[u8], pos: &mut usize, max_len: usize, too_long: &'static str) -> Result<u64> {
+    // Most lengths and deltas fit one byte: take that path without the loop.
+    if let Some(&b) = buf.get(*pos) {
+        if b < 0x80 {
+            *pos += 1;
+            return Ok(u64::from(b));
+        }
+    }
     let mut value = 0u64;
     let mut shift = 0u32;
     let start = *pos;
@@ -148,6 +185,19 @@ mod tests {
             let mut pos = 0;
             prop_assert_eq!(get_varlong(&out, &mut pos).ok(), Some(v));
             prop_assert_eq!(pos, out.len());
+        }
+
+        #[test]
+        fn slice_writers_match(v in any::<i64>()) {
+            let mut out = Vec::new();
+            put_varlong(&mut out, v);
+            let mut dst = [0u8; 10];
+            let n = write_varlong(&mut dst, v);
+            prop_assert_eq!(&dst[..n], &out[..]);
+            let mut out = Vec::new();
+            put_varint(&mut out, v as i32);
+            let n = write_varint(&mut dst, v as i32);
+            prop_assert_eq!(&dst[..n], &out[..]);
         }
 
         #[test]
