@@ -9,6 +9,7 @@
 
 pub mod compression;
 pub mod error;
+pub mod io;
 
 pub use compression::Compression;
 pub use error::{Corruption, Error, Location, Result};
