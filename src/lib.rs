@@ -10,6 +10,7 @@
 pub mod compression;
 pub mod error;
 pub mod io;
+pub mod segment;
 
 pub use compression::Compression;
 pub use error::{Corruption, Error, Location, Result};
