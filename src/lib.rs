@@ -7,6 +7,7 @@
 //! The crate is built in layers (see `DESIGN.md`): the format layer ([`record`],
 //! [`compression`]) turns bytes into values and back with no I/O.
 
+pub mod checkpoint;
 pub mod compression;
 pub mod error;
 pub mod io;
