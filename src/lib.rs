@@ -15,6 +15,7 @@
 //! | layer | modules | holds |
 //! |---|---|---|
 //! | format | [`record`], [`compression`] | Kafka record batches as bytes and values; no I/O |
+//! | files | [`io`], [`segment`], [`checkpoint`] | the file-system seam; one segment's files; checkpoints |
 //! | shared | [`error`], [`config`] | one [`Error`] type; config structs with Kafka's names |
 //!
 //! # Quickstart
@@ -35,10 +36,13 @@
 //! # Ok::<(), tidelog::Error>(())
 //! ```
 
+pub mod checkpoint;
 pub mod compression;
 pub mod config;
 pub mod error;
+pub mod io;
 pub mod record;
+pub mod segment;
 
 pub use compression::Compression;
 pub use error::{Corruption, Error, Location, Result};
