@@ -7,17 +7,24 @@
 //!
 //! | codec | written as | also read |
 //! |---|---|---|
-//! | gzip | RFC 1952 gzip member | concatenated members |
-//! | snappy | xerial snappy-java stream, 32 KiB blocks | one raw snappy block |
+//! | gzip | RFC 1952 gzip member, as `java.util.zip.GZIPOutputStream` | concatenated members |
+//! | snappy | xerial snappy-java stream, 32 KiB blocks | one raw snappy block, concatenated streams |
 //! | lz4 | LZ4 frame, independent 64 KiB blocks, no checksums (as Kafka's Java writer) | content size, block and content checksums, blocks up to 4 MiB |
-//! | zstd | zstd frame | frames without a content size (Java's streaming writer) |
+//! | zstd | zstd frame | frames without a content size (Java's streaming writer), concatenated frames |
+//!
+//! Where Kafka's Java readers are lenient, tidelog reads the same way: each codec file
+//! documents what it accepts beyond the framing it writes.
 //!
 //! Each codec sits behind a cargo feature of its name, all on by default. Decompression
 //! always takes a byte limit: a payload that would grow past it is
-//! [`Error::DecompressionLimit`], never an out-of-memory.
+//! [`Error::DecompressionLimit`], never an out-of-memory. No codec allocates more than the
+//! limit on the word of a size field in the payload. On error the output buffer keeps its
+//! length (only its capacity may have grown).
 
 use std::fmt;
 use std::str::FromStr;
+#[cfg(any(feature = "gzip", feature = "lz4", feature = "zstd"))]
+use std::{cell::Cell, thread::LocalKey};
 
 use crate::error::{Error, Location, Result};
 
@@ -27,6 +34,16 @@ mod gzip;
 mod lz4;
 #[cfg(feature = "snappy")]
 mod snappy;
+#[cfg(all(
+    test,
+    any(
+        feature = "gzip",
+        feature = "snappy",
+        feature = "lz4",
+        feature = "zstd"
+    )
+))]
+mod test_data;
 #[cfg(feature = "zstd")]
 mod zstd;
 
@@ -130,11 +147,34 @@ pub type Level = Option<i32>;
 
 /// Compresses `input` with `codec` in Kafka's framing, appending to `out`.
 ///
+/// Levels take Kafka's ranges (`compression.gzip.level` 1..=9 or -1, `compression.lz4.level`
+/// 1..=17, `compression.zstd.level` -131072..=22); snappy and none ignore the level. LZ4 always
+/// uses the fast compressor, whatever the level (see the lz4 codec notes).
+///
+/// # Examples
+/// ```
+/// use tidelog::compression::{compress, decompress, Compression};
+/// let mut framed = Vec::new();
+/// compress(Compression::Lz4, None, b"hello hello hello", &mut framed)?;
+/// let mut plain = Vec::new();
+/// decompress(Compression::Lz4, &framed, &mut plain, 1 << 20)?;
+/// assert_eq!(plain, b"hello hello hello");
+/// # Ok::<(), tidelog::Error>(())
+/// ```
+///
 /// # Errors
 /// [`Error::CodecDisabled`] when the codec's feature is off; [`Error::InvalidArgument`] for
-/// an out-of-range level.
-pub fn compress(codec: Compression, level: Level, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
-    let _ = level;
+/// an out-of-range level, or if the codec library itself fails (out of memory).
+pub fn compress(
+    codec: Compression,
+    #[cfg_attr(
+        not(any(feature = "gzip", feature = "lz4", feature = "zstd")),
+        expect(unused_variables, reason = "only gzip, lz4 and zstd have levels")
+    )]
+    level: Level,
+    input: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<()> {
     match codec {
         Compression::None => {
             out.extend_from_slice(input);
@@ -166,7 +206,12 @@ pub fn decompress(codec: Compression, input: &[u8], out: &mut Vec<u8>, limit: us
 }
 
 /// As [`decompress`], for the value of a magic-0 wrapper message: old Kafka computed the
-/// LZ4 frame header checksum over the magic too, so that one byte is not checked there.
+/// LZ4 frame header checksum over the magic too, so that one byte is not checked there
+/// (as Kafka's `Lz4BlockInputStream` with `ignoreFlagDescriptorChecksum`).
+#[allow(
+    dead_code,
+    reason = "for the legacy (magic 0) message reader, which lives in another module"
+)]
 pub(crate) fn decompress_magic0(
     codec: Compression,
     input: &[u8],
@@ -176,14 +221,18 @@ pub(crate) fn decompress_magic0(
     decompress_inner(codec, input, out, limit, true)
 }
 
+/// [`decompress`] and [`decompress_magic0`]: `magic0` relaxes the LZ4 header check.
 fn decompress_inner(
     codec: Compression,
     input: &[u8],
     out: &mut Vec<u8>,
     limit: usize,
+    #[cfg_attr(
+        not(feature = "lz4"),
+        expect(unused_variables, reason = "only lz4 reads magic 0 differently")
+    )]
     magic0: bool,
 ) -> Result<()> {
-    let _ = magic0;
     match codec {
         Compression::None => {
             if input.len() > limit {
@@ -226,4 +275,56 @@ fn decode_error(codec: Compression, reason: impl fmt::Display) -> Error {
         codec: codec.name(),
         reason: reason.to_string(),
     })
+}
+
+/// The error for a codec library failing to compress, which only an allocation failure in
+/// the library can cause: every input is compressible.
+#[allow(dead_code, reason = "unused when every codec feature is off")]
+fn encode_error(codec: Compression, reason: impl fmt::Display) -> Error {
+    Error::InvalidArgument(format!("{codec} compression failed: {reason}"))
+}
+
+/// The smallest step by which a streaming decoder's output grows.
+#[cfg(any(feature = "gzip", feature = "zstd"))]
+const MIN_OUTPUT_STEP: usize = 32 * 1024;
+
+/// Makes room in `out` for a streaming decoder that has filled its spare capacity, never
+/// past `limit + 1` bytes decoded since `start`.
+///
+/// The one byte past the limit is what tells "exactly `limit` bytes" (the decoder then ends
+/// without using it) from "more than `limit`" (it gets written, and the caller reports
+/// [`Error::DecompressionLimit`]). Each step doubles what was decoded so far, so a payload
+/// costs O(log n) reallocations while allocation stays within about twice the limit.
+///
+/// # Errors
+/// [`Error::DecompressionLimit`] if more than `limit` bytes were already decoded.
+#[cfg(any(feature = "gzip", feature = "zstd"))]
+fn grow_output(out: &mut Vec<u8>, start: usize, limit: usize) -> Result<()> {
+    let decoded = out.len().saturating_sub(start);
+    if decoded > limit {
+        return Err(limit_error(limit));
+    }
+    let allowed = (limit - decoded).saturating_add(1);
+    out.reserve_exact(decoded.max(MIN_OUTPUT_STEP).min(allowed));
+    Ok(())
+}
+
+/// Takes this thread's cached codec context out of `slot`, if one is there.
+///
+/// A zstd context, a deflate state or an LZ4 block buffer costs more to set up than
+/// coding a small batch does, so each thread keeps one of each and reuses it. Taking it
+/// out instead of borrowing it in place needs no `RefCell` (so nothing can panic on a
+/// nested use), and a context that is in use is simply absent: a nested caller creates
+/// its own.
+#[cfg(any(feature = "gzip", feature = "lz4", feature = "zstd"))]
+fn take_cached<T: 'static>(slot: &'static LocalKey<Cell<Option<T>>>) -> Option<T> {
+    // `try_with` fails only while the thread is being torn down: then nothing is cached.
+    slot.try_with(Cell::take).ok().flatten()
+}
+
+/// Returns a context taken with [`take_cached`] for the next call on this thread.
+#[cfg(any(feature = "gzip", feature = "lz4", feature = "zstd"))]
+fn put_cached<T: 'static>(slot: &'static LocalKey<Cell<Option<T>>>, context: T) {
+    // During thread teardown the context is simply dropped: there is no next call.
+    let _ = slot.try_with(|cell| cell.set(Some(context)));
 }
