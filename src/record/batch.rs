@@ -1,8 +1,8 @@
 //! [`RecordBatch`]: a validated, borrowed view of one magic-2 batch, and its record iterator.
 
 use super::header::*;
-use super::record::{parse_headers, read_bytes, RecordRef};
-use super::varint::{get_varint, get_varlong};
+use super::record::{parse_headers, read_bytes, Bad, RecordRef};
+use super::varint::{read_varint, read_varlong};
 use crate::compression::{self, Compression};
 use crate::error::{Corruption, Error, Result};
 
@@ -305,52 +305,43 @@ impl<'a> Records<'a> {
         Some(Err(e.at_position(self.pos as u64)))
     }
 
-    fn decode_one(&mut self) -> Result<RecordRef<'a>> {
+    #[inline]
+    fn decode_one(&mut self) -> Result<RecordRef<'a>, Bad> {
         let buf = self.data;
         let mut pos = self.pos;
-        let length = get_varint(buf, &mut pos)?;
+        let length = read_varint(buf, &mut pos)?;
         if length < 0 {
-            return Err(Error::corrupt(Corruption::Field {
-                field: "record length",
-                value: i64::from(length),
-            }));
+            return Err(Bad::Field("record length", i64::from(length)));
         }
         let body_start = pos;
         let end = body_start.saturating_add(length as usize);
         let Some(body) = buf.get(..end) else {
-            return Err(Error::corrupt(Corruption::Truncated {
-                needed: end as u64,
-                available: buf.len() as u64,
-            }));
+            return Err(Bad::Truncated(end as u64, buf.len() as u64));
         };
         // Attributes is one plain byte (kafka-python reads it as a varint; Kafka does not).
         if body_start >= end {
-            return Err(Error::corrupt(Corruption::RecordLength {
-                declared: i64::from(length),
-                actual: 1,
-            }));
+            return Err(Bad::RecordLength(i64::from(length), 1));
         }
         pos += 1;
-        let ts_delta = get_varlong(body, &mut pos)?;
-        let offset_delta = i64::from(get_varint(body, &mut pos)?);
+        let ts_delta = read_varlong(body, &mut pos)?;
+        let offset_delta = i64::from(read_varint(body, &mut pos)?);
         if offset_delta <= self.prev_offset_delta
             || offset_delta > i64::from(self.last_offset_delta)
         {
-            return Err(Error::corrupt(Corruption::Offsets {
-                reason: format!(
-                    "record offset delta {offset_delta} after {} (last offset delta {})",
-                    self.prev_offset_delta, self.last_offset_delta
-                ),
-            }));
+            return Err(Bad::Offsets(
+                offset_delta,
+                self.prev_offset_delta,
+                self.last_offset_delta,
+            ));
         }
         let key = read_bytes(body, &mut pos, "key length")?;
         let value = read_bytes(body, &mut pos, "value length")?;
         let headers = parse_headers(body, &mut pos)?;
         if pos != end {
-            return Err(Error::corrupt(Corruption::RecordLength {
-                declared: i64::from(length),
-                actual: (pos - body_start) as i64,
-            }));
+            return Err(Bad::RecordLength(
+                i64::from(length),
+                (pos - body_start) as i64,
+            ));
         }
         self.pos = end;
         self.prev_offset_delta = offset_delta;
@@ -398,7 +389,7 @@ impl<'a> Iterator for Records<'a> {
                 self.left -= 1;
                 Some(Ok(r))
             }
-            Err(e) => self.fail(e),
+            Err(bad) => self.fail(bad.into()),
         }
     }
 

@@ -1,7 +1,7 @@
 //! [`BatchBuilder`]: writes complete magic-2 batches into a reusable buffer.
 
 use super::header::*;
-use super::record::{bytes_len, write_bytes, Header, HeaderSource, Record, RecordRef};
+use super::record::{Header, HeaderSource, Record, RecordRef};
 use super::varint::{varint_len, varlong_len, write_varint, write_varlong};
 use crate::compression::{self, Compression, Level};
 use crate::error::{Error, Result};
@@ -78,9 +78,9 @@ impl BatchOptions {
 pub struct BatchBuilder {
     opts: BatchOptions,
     /// Header space plus records (uncompressed) or plus the compressed section.
-    out: Vec<u8>,
+    out: Buf,
     /// Records section before compression; unused when the codec is none.
-    raw: Vec<u8>,
+    raw: Buf,
     count: i32,
     base_timestamp: i64,
     max_timestamp: i64,
@@ -92,8 +92,8 @@ impl BatchBuilder {
     pub fn new(opts: BatchOptions) -> Self {
         let mut b = BatchBuilder {
             opts,
-            out: Vec::new(),
-            raw: Vec::new(),
+            out: Buf::default(),
+            raw: Buf::default(),
             count: 0,
             base_timestamp: NO_TIMESTAMP,
             max_timestamp: NO_TIMESTAMP,
@@ -112,7 +112,7 @@ impl BatchBuilder {
     /// Starts a new batch with the same options, keeping the allocated buffers.
     pub fn clear(&mut self) {
         self.out.clear();
-        self.out.resize(RECORD_BATCH_OVERHEAD, 0);
+        self.out.grow(RECORD_BATCH_OVERHEAD);
         self.raw.clear();
         self.count = 0;
         self.base_timestamp = NO_TIMESTAMP;
@@ -138,7 +138,7 @@ impl BatchBuilder {
     /// Size of the batch so far before compression, header included: what Kafka's producer
     /// compares with `batch.size`.
     pub fn uncompressed_size(&self) -> usize {
-        self.out.len() + self.raw.len()
+        self.out.len + self.raw.len
     }
 
     /// Appends a record. Its offset will be the batch's base offset plus [`len`](Self::len)
@@ -195,24 +195,30 @@ impl BatchBuilder {
                 "a batch holds at most i32::MAX records".into(),
             ));
         }
-        for b in [key, value].into_iter().flatten() {
-            if b.len() > i32::MAX as usize {
-                return Err(Error::InvalidArgument(
-                    "key or value larger than 2 GiB".into(),
-                ));
-            }
-        }
+        let (Ok(key_len), Ok(value_len)) = (field_len(key), field_len(value)) else {
+            return Err(Error::InvalidArgument(
+                "key or value larger than 2 GiB".into(),
+            ));
+        };
         if self.count == 0 {
             self.base_timestamp = timestamp;
         }
         let delta = timestamp.wrapping_sub(self.base_timestamp);
         let offset_delta = self.count;
+        // Most records have no headers: skip the header walk for them.
+        let headers_len = if headers.is_empty() {
+            1
+        } else {
+            headers.encoded_len()
+        };
         let body = 1
             + varlong_len(delta)
             + varint_len(offset_delta)
-            + bytes_len(key)
-            + bytes_len(value)
-            + headers.encoded_len();
+            + varint_len(key_len)
+            + key.map_or(0, <[u8]>::len)
+            + varint_len(value_len)
+            + value.map_or(0, <[u8]>::len)
+            + headers_len;
         if body > i32::MAX as usize {
             return Err(Error::InvalidArgument("record larger than 2 GiB".into()));
         }
@@ -222,17 +228,29 @@ impl BatchBuilder {
             &mut self.raw
         };
         // Size the record exactly, then fill it in place: one bounds-checked slice instead of
-        // a capacity check per field.
-        let start = out.len();
-        out.resize(start + varint_len(body as i32) + body, 0);
-        let dst = &mut out[start..];
+        // a capacity check per field, and no zero-fill of bytes about to be overwritten (so
+        // every byte below is written explicitly).
+        let dst = out.grow(varint_len(body as i32) + body);
         let mut p = write_varint(dst, body as i32);
-        p += 1; // record attributes: none are defined, the byte stays 0
+        dst[p] = 0; // record attributes: none are defined
+        p += 1;
         p += write_varlong(&mut dst[p..], delta);
         p += write_varint(&mut dst[p..], offset_delta);
-        p += write_bytes(&mut dst[p..], key);
-        p += write_bytes(&mut dst[p..], value);
-        headers.write_into(&mut dst[p..]);
+        p += write_varint(&mut dst[p..], key_len);
+        if let Some(k) = key {
+            dst[p..p + k.len()].copy_from_slice(k);
+            p += k.len();
+        }
+        p += write_varint(&mut dst[p..], value_len);
+        if let Some(v) = value {
+            dst[p..p + v.len()].copy_from_slice(v);
+            p += v.len();
+        }
+        if headers.is_empty() {
+            dst[p] = 0;
+        } else {
+            headers.write_into(&mut dst[p..]);
+        }
         self.count += 1;
         if self.count == 1 || timestamp > self.max_timestamp {
             self.max_timestamp = timestamp;
@@ -249,7 +267,7 @@ impl BatchBuilder {
     /// [`compression::compress`].
     pub fn finish(&mut self) -> Result<&[u8]> {
         if self.finished {
-            return Ok(&self.out);
+            return Ok(self.out.bytes());
         }
         if self.count == 0 {
             return Err(Error::InvalidArgument(
@@ -257,14 +275,16 @@ impl BatchBuilder {
             ));
         }
         if self.opts.compression != Compression::None {
+            let out = self.out.as_vec();
             compression::compress(
                 self.opts.compression,
                 self.opts.compression_level,
-                &self.raw,
-                &mut self.out,
+                self.raw.bytes(),
+                out,
             )?;
+            self.out.len = out.len();
         }
-        let length = self.out.len() - LOG_OVERHEAD;
+        let length = self.out.len - LOG_OVERHEAD;
         if length > i32::MAX as usize {
             return Err(Error::InvalidArgument("batch larger than 2 GiB".into()));
         }
@@ -281,7 +301,8 @@ impl BatchBuilder {
         if o.is_control {
             attrs |= CONTROL_MASK;
         }
-        let h = &mut self.out[..RECORD_BATCH_OVERHEAD];
+        let batch = self.out.bytes_mut();
+        let h = &mut batch[..RECORD_BATCH_OVERHEAD];
         h[BASE_OFFSET..LENGTH].copy_from_slice(&o.base_offset.to_be_bytes());
         h[LENGTH..PARTITION_LEADER_EPOCH].copy_from_slice(&(length as i32).to_be_bytes());
         h[PARTITION_LEADER_EPOCH..MAGIC].copy_from_slice(&o.partition_leader_epoch.to_be_bytes());
@@ -294,10 +315,10 @@ impl BatchBuilder {
         h[PRODUCER_EPOCH..BASE_SEQUENCE].copy_from_slice(&o.producer_epoch.to_be_bytes());
         h[BASE_SEQUENCE..RECORDS_COUNT].copy_from_slice(&o.base_sequence.to_be_bytes());
         h[RECORDS_COUNT..].copy_from_slice(&self.count.to_be_bytes());
-        let crc = compute_crc(&self.out);
-        self.out[CRC..ATTRIBUTES].copy_from_slice(&crc.to_be_bytes());
+        let crc = compute_crc(batch);
+        batch[CRC..ATTRIBUTES].copy_from_slice(&crc.to_be_bytes());
         self.finished = true;
-        Ok(&self.out)
+        Ok(self.out.bytes())
     }
 
     /// Finishes the batch and hands over its buffer (the builder allocates a new one).
@@ -306,9 +327,62 @@ impl BatchBuilder {
     /// As [`finish`](Self::finish).
     pub fn finish_vec(&mut self) -> Result<Vec<u8>> {
         self.finish()?;
-        let bytes = std::mem::take(&mut self.out);
+        let bytes = std::mem::take(&mut self.out).into_vec();
         self.clear();
         Ok(bytes)
+    }
+}
+
+/// The length field of a key or value: -1 for null.
+#[inline]
+fn field_len(b: Option<&[u8]>) -> Result<i32, std::num::TryFromIntError> {
+    b.map_or(Ok(-1), |b| i32::try_from(b.len()))
+}
+
+/// A byte buffer whose `Vec` keeps its high-water length, so appending a record writes into
+/// bytes that already exist instead of zero-filling them first. Bytes past `len` are stale
+/// and never exposed.
+#[derive(Debug, Default)]
+struct Buf {
+    data: Vec<u8>,
+    len: usize,
+}
+
+impl Buf {
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.data[..self.len]
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.data[..self.len]
+    }
+
+    /// Extends the buffer by `n` bytes and returns them (their content is unspecified).
+    fn grow(&mut self, n: usize) -> &mut [u8] {
+        let start = self.len;
+        let end = start + n;
+        if end > self.data.len() {
+            // Zero-fill in large steps, amortised over many records.
+            let size = end.max(self.data.len() * 2).max(4096);
+            self.data.resize(size, 0);
+        }
+        self.len = end;
+        &mut self.data[start..end]
+    }
+
+    /// The buffer as a `Vec` of exactly `len` bytes, for codecs that append to a `Vec`.
+    fn as_vec(&mut self) -> &mut Vec<u8> {
+        self.data.truncate(self.len);
+        &mut self.data
+    }
+
+    fn into_vec(mut self) -> Vec<u8> {
+        self.data.truncate(self.len);
+        self.data
     }
 }
 

@@ -5,8 +5,8 @@
 //! ValueLength | Value | HeadersCount | (HeaderKeyLength HeaderKey HeaderValueLength HeaderValue)*`.
 //! A length of -1 is null; null and empty stay distinct everywhere in this crate.
 
-use super::varint::{get_varint, varint_len, write_varint};
-use crate::error::{Corruption, Error, Result};
+use super::varint::{read_varint, varint_len, write_varint};
+use crate::error::{Corruption, Error};
 
 /// A record header: a UTF-8 key and an optional value. Keys may repeat; order is kept.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -185,51 +185,73 @@ impl<'a> Iterator for HeaderIter<'a> {
     }
 }
 
+/// A decoding failure inside a record, kept small (see [`read_varint`]) and turned into an
+/// [`Error`] once, where the iterator stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bad {
+    Varint(&'static str),
+    Field(&'static str, i64),
+    Truncated(u64, u64),
+    RecordLength(i64, i64),
+    Offsets(i64, i64, i32),
+}
+
+impl From<&'static str> for Bad {
+    fn from(reason: &'static str) -> Self {
+        Bad::Varint(reason)
+    }
+}
+
+impl From<Bad> for Error {
+    fn from(bad: Bad) -> Self {
+        Error::corrupt(match bad {
+            Bad::Varint(reason) => Corruption::Varint { reason },
+            Bad::Field(field, value) => Corruption::Field { field, value },
+            Bad::Truncated(needed, available) => Corruption::Truncated { needed, available },
+            Bad::RecordLength(declared, actual) => Corruption::RecordLength { declared, actual },
+            Bad::Offsets(delta, prev, last) => Corruption::Offsets {
+                reason: format!(
+                    "record offset delta {delta} after {prev} (last offset delta {last})"
+                ),
+            },
+        })
+    }
+}
+
 /// Reads a zigzag length followed by that many bytes; -1 is null.
 #[inline]
 pub(crate) fn read_bytes<'a>(
     buf: &'a [u8],
     pos: &mut usize,
     field: &'static str,
-) -> Result<Option<&'a [u8]>> {
-    let len = get_varint(buf, pos)?;
+) -> Result<Option<&'a [u8]>, Bad> {
+    let len = read_varint(buf, pos)?;
     if len < 0 {
         if len == -1 {
             return Ok(None);
         }
-        return Err(Error::corrupt(Corruption::Field {
-            field,
-            value: i64::from(len),
-        }));
+        return Err(Bad::Field(field, i64::from(len)));
     }
     let start = *pos;
     let end = start.saturating_add(len as usize);
     let Some(bytes) = buf.get(start..end) else {
-        return Err(Error::corrupt(Corruption::Truncated {
-            needed: end as u64,
-            available: buf.len() as u64,
-        }));
+        return Err(Bad::Truncated(end as u64, buf.len() as u64));
     };
     *pos = end;
     Ok(Some(bytes))
 }
 
 /// Walks `count` encoded headers at `*pos`, validating them, and returns their view.
-pub(crate) fn parse_headers<'a>(buf: &'a [u8], pos: &mut usize) -> Result<HeadersRef<'a>> {
-    let count = get_varint(buf, pos)?;
+#[inline]
+pub(crate) fn parse_headers<'a>(buf: &'a [u8], pos: &mut usize) -> Result<HeadersRef<'a>, Bad> {
+    let count = read_varint(buf, pos)?;
     if count < 0 {
-        return Err(Error::corrupt(Corruption::Field {
-            field: "header count",
-            value: i64::from(count),
-        }));
+        return Err(Bad::Field("header count", i64::from(count)));
     }
     let start = *pos;
     for _ in 0..count {
         if read_bytes(buf, pos, "header key length")?.is_none() {
-            return Err(Error::corrupt(Corruption::Field {
-                field: "header key length",
-                value: -1,
-            }));
+            return Err(Bad::Field("header key length", -1));
         }
         read_bytes(buf, pos, "header value length")?;
     }
@@ -241,6 +263,8 @@ pub(crate) fn parse_headers<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Header
 
 /// Something that can write a record's headers: owned headers or a decoded view.
 pub(crate) trait HeaderSource {
+    /// True if there are no headers.
+    fn is_empty(&self) -> bool;
     /// Encoded size including the count varint.
     fn encoded_len(&self) -> usize;
     /// Writes count and headers at the start of `dst` (sized by `encoded_len`); returns the
@@ -273,6 +297,10 @@ pub(crate) fn write_bytes(dst: &mut [u8], b: Option<&[u8]>) -> usize {
 }
 
 impl HeaderSource for [Header] {
+    fn is_empty(&self) -> bool {
+        <[Header]>::is_empty(self)
+    }
+
     fn encoded_len(&self) -> usize {
         self.iter().fold(varint_len(self.len() as i32), |acc, h| {
             acc + bytes_len(Some(h.key.as_bytes())) + bytes_len(h.value.as_deref())
@@ -290,6 +318,10 @@ impl HeaderSource for [Header] {
 }
 
 impl HeaderSource for HeadersRef<'_> {
+    fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
     fn encoded_len(&self) -> usize {
         varint_len(self.count as i32) + self.bytes.len()
     }

@@ -22,6 +22,12 @@ pub fn varint_len(value: i32) -> usize {
 #[inline]
 pub fn varlong_len(value: i64) -> usize {
     let zz = ((value << 1) ^ (value >> 63)) as u64;
+    if zz < 0x80 {
+        return 1;
+    }
+    if zz < 0x4000 {
+        return 2;
+    }
     // Each byte carries 7 bits; `| 1` makes zero take one byte.
     let bits = 64 - (zz | 1).leading_zeros() as usize;
     bits.div_ceil(7)
@@ -72,7 +78,27 @@ pub fn write_varlong(dst: &mut [u8], value: i64) -> usize {
 }
 
 #[inline]
-fn write_zigzag_u64(dst: &mut [u8], mut zz: u64) -> usize {
+fn write_zigzag_u64(dst: &mut [u8], zz: u64) -> usize {
+    // Lengths, deltas and counts are nearly always one or two bytes: write those without a
+    // loop (a loop over the slice compiles to far more instructions per field).
+    if zz < 0x80 {
+        if let Some(b) = dst.first_mut() {
+            *b = zz as u8;
+        }
+        return 1;
+    }
+    if zz < 0x4000 {
+        if let [a, b, ..] = dst {
+            *a = (zz as u8) | 0x80;
+            *b = (zz >> 7) as u8;
+        }
+        return 2;
+    }
+    write_zigzag_slow(dst, zz)
+}
+
+#[cold]
+fn write_zigzag_slow(dst: &mut [u8], mut zz: u64) -> usize {
     let mut n = 0;
     for slot in dst.iter_mut() {
         if zz < 0x80 {
@@ -92,6 +118,13 @@ fn write_zigzag_u64(dst: &mut [u8], mut zz: u64) -> usize {
 /// [`Corruption::Varint`] if the input ends inside the varint or it runs past 5 bytes.
 #[inline]
 pub fn get_varint(buf: &[u8], pos: &mut usize) -> Result<i32> {
+    read_varint(buf, pos).map_err(|reason| Error::corrupt(Corruption::Varint { reason }))
+}
+
+/// As [`get_varint`] with a small error (the reason), for hot decoding loops: a full
+/// [`Error`] is large, and returning it by value from every field read costs time.
+#[inline]
+pub(crate) fn read_varint(buf: &[u8], pos: &mut usize) -> Result<i32, &'static str> {
     let zz = get_raw(buf, pos, MAX_VARINT_LEN, "varint longer than 5 bytes")?;
     // Kafka accepts any fifth byte and keeps the low 32 bits; do the same.
     let zz = zz as u32;
@@ -104,12 +137,23 @@ pub fn get_varint(buf: &[u8], pos: &mut usize) -> Result<i32> {
 /// [`Corruption::Varint`] if the input ends inside the varlong or it runs past 10 bytes.
 #[inline]
 pub fn get_varlong(buf: &[u8], pos: &mut usize) -> Result<i64> {
+    read_varlong(buf, pos).map_err(|reason| Error::corrupt(Corruption::Varint { reason }))
+}
+
+/// As [`get_varlong`] with a small error; see [`read_varint`].
+#[inline]
+pub(crate) fn read_varlong(buf: &[u8], pos: &mut usize) -> Result<i64, &'static str> {
     let zz = get_raw(buf, pos, MAX_VARLONG_LEN, "varlong longer than 10 bytes")?;
     Ok(((zz >> 1) as i64) ^ -((zz & 1) as i64))
 }
 
 #[inline]
-fn get_raw(buf: &[u8], pos: &mut usize, max_len: usize, too_long: &'static str) -> Result<u64> {
+fn get_raw(
+    buf: &[u8],
+    pos: &mut usize,
+    max_len: usize,
+    too_long: &'static str,
+) -> Result<u64, &'static str> {
     // Most lengths and deltas fit one byte: take that path without the loop.
     if let Some(&b) = buf.get(*pos) {
         if b < 0x80 {
@@ -122,9 +166,7 @@ fn get_raw(buf: &[u8], pos: &mut usize, max_len: usize, too_long: &'static str) 
     let start = *pos;
     for i in 0..max_len {
         let Some(&b) = buf.get(start + i) else {
-            return Err(Error::corrupt(Corruption::Varint {
-                reason: "input ends inside a varint",
-            }));
+            return Err("input ends inside a varint");
         };
         value |= u64::from(b & 0x7f).wrapping_shl(shift);
         if b & 0x80 == 0 {
@@ -133,7 +175,7 @@ fn get_raw(buf: &[u8], pos: &mut usize, max_len: usize, too_long: &'static str) 
         }
         shift += 7;
     }
-    Err(Error::corrupt(Corruption::Varint { reason: too_long }))
+    Err(too_long)
 }
 
 #[cfg(test)]
