@@ -7,8 +7,15 @@ Two commands, both speaking a canonical text form: one line per record,
 
   decode FILE          print the canonical form of every batch in FILE (concatenated
                        batches, as in a segment file), decoded and CRC-checked by
-                       kafka-python; one `batch magic=M codec=C base=B count=N` line before
-                       each batch's records.
+                       kafka-python; one batch line before each batch's records:
+                         magic 2:   `batch magic=2 codec=C base=B count=N last_delta=D
+                                    leader_epoch=E crc=XXXXXXXX ts_type=T first_ts=F max_ts=M
+                                    producer=ID/EPOCH/SEQ txn=0|1 control=0|1` (one line)
+                         magic 0/1: `batch magic=M codec=C base=B count=N crc=XXXXXXXX ts_type=T`
+                       where C is none/gzip/snappy/lz4/zstd, T is create, append or none
+                       (magic 0), the CRC is the stored one in 8 lowercase hex digits, and B
+                       is the header's BaseOffset for magic 2 but the first record's offset
+                       for magic 0/1 (a legacy wrapper's header holds its last offset).
   write DIR            write DIR/NAME.bin (a file of batches written by kafka-python) and
                        DIR/NAME.txt (the canonical form of the records it was given) for
                        every magic and codec kafka-python supports, plus Java-style frames
@@ -41,6 +48,27 @@ def fmt_record(offset, timestamp, key, value, headers):
     return " ".join(parts)
 
 
+TS_TYPES = {None: "none", 0: "create", 1: "append"}
+
+
+def batch_line(batch, recs):
+    codec = CODECS[batch.compression_type]
+    if batch.magic >= 2:
+        return " ".join([
+            f"batch magic=2 codec={codec} base={batch.base_offset} count={len(recs)}",
+            f"last_delta={batch.last_offset_delta} leader_epoch={batch.leader_epoch}",
+            f"crc={batch.crc:08x} ts_type={TS_TYPES[batch.timestamp_type]}",
+            f"first_ts={batch.first_timestamp} max_ts={batch.max_timestamp}",
+            f"producer={batch.producer_id}/{batch.producer_epoch}/{batch.base_sequence}",
+            f"txn={int(batch.is_transactional)} control={int(batch.is_control_batch)}",
+        ])
+    # kafka-python's `base_offset` of a legacy wrapper is its header offset: the LAST record's.
+    base = recs[0].offset if recs else batch.base_offset
+    # The header's CRC is not public; `_crc` keeps it (`_buffer` is the inner set by now).
+    return (f"batch magic={batch.magic} codec={codec} base={base} count={len(recs)} "
+            f"crc={batch._crc:08x} ts_type={TS_TYPES[batch.timestamp_type]}")
+
+
 def decode(path):
     with open(path, "rb") as f:
         data = f.read()
@@ -51,8 +79,7 @@ def decode(path):
         if not batch.validate_crc():
             raise SystemExit("CRC check failed in " + path)
         recs = list(batch)
-        codec = CODECS[batch.compression_type]
-        out.append(f"batch magic={batch.magic} codec={codec} count={len(recs)}")
+        out.append(batch_line(batch, recs))
         for r in recs:
             out.append(fmt_record(r.offset, r.timestamp, r.key, r.value, r.headers))
     if records.valid_bytes() != len(data):
