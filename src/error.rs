@@ -329,6 +329,66 @@ impl Error {
         }
     }
 
+    /// A copy of this error for [`Error::Poisoned`] to keep while the original goes to the
+    /// caller that hit it. I/O errors are copied by kind and message (an OS error cannot be
+    /// cloned); everything else is copied whole.
+    pub(crate) fn duplicate(&self) -> Error {
+        let io_copy = |e: &io::Error| io::Error::new(e.kind(), e.to_string());
+        match self {
+            Error::Io { op, path, source } => Error::Io {
+                op,
+                path: path.clone(),
+                source: io_copy(source),
+            },
+            Error::NoSpace { op, path, source } => Error::NoSpace {
+                op,
+                path: path.clone(),
+                source: io_copy(source),
+            },
+            Error::Corrupt { location, kind } => Error::Corrupt {
+                location: location.clone(),
+                kind: kind.clone(),
+            },
+            Error::UnknownCodec { id, location } => Error::UnknownCodec {
+                id: *id,
+                location: location.clone(),
+            },
+            Error::CodecDisabled { codec } => Error::CodecDisabled { codec },
+            Error::DecompressionLimit { limit, location } => Error::DecompressionLimit {
+                limit: *limit,
+                location: location.clone(),
+            },
+            Error::RecordTooLarge { size, max } => Error::RecordTooLarge {
+                size: *size,
+                max: *max,
+            },
+            Error::OffsetOutOfRange {
+                requested,
+                log_start,
+                log_end,
+            } => Error::OffsetOutOfRange {
+                requested: *requested,
+                log_start: *log_start,
+                log_end: *log_end,
+            },
+            Error::InvalidArgument(s) => Error::InvalidArgument(s.clone()),
+            Error::InvalidConfig { key, value, reason } => Error::InvalidConfig {
+                key,
+                value: value.clone(),
+                reason: reason.clone(),
+            },
+            Error::InvalidLayout { path, reason } => Error::InvalidLayout {
+                path: path.clone(),
+                reason: reason.clone(),
+            },
+            Error::Poisoned { first } => Error::Poisoned {
+                first: Arc::clone(first),
+            },
+            Error::Locked { path } => Error::Locked { path: path.clone() },
+            Error::Closed => Error::Closed,
+        }
+    }
+
     /// True for errors caused by the disk being full.
     pub fn is_no_space(&self) -> bool {
         matches!(self, Error::NoSpace { .. })

@@ -41,6 +41,7 @@ pub mod compression;
 pub mod config;
 pub mod error;
 pub mod io;
+pub mod log;
 pub mod record;
 pub mod segment;
 

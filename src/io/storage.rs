@@ -130,7 +130,7 @@ pub trait Storage: Send + Sync + Clone + 'static {
 
 /// An open file of a [`Storage`]. All I/O is positional, so one handle serves any number of
 /// threads without a shared cursor.
-pub trait StorageFile: Send + Sync + 'static {
+pub trait StorageFile: Send + Sync + std::fmt::Debug + 'static {
     /// The path the file was opened with (used in error messages).
     fn path(&self) -> &Path;
 

@@ -284,7 +284,7 @@ pub struct Records<'a> {
 }
 
 impl<'a> Records<'a> {
-    fn new(batch: RecordBatch<'_>, data: &'a [u8]) -> Self {
+    pub(crate) fn new(batch: RecordBatch<'_>, data: &'a [u8]) -> Self {
         Records {
             data,
             pos: 0,

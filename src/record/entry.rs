@@ -224,6 +224,54 @@ impl<'a> Batch<'a> {
     }
 }
 
+impl<'a> Batch<'a> {
+    /// True if the records must be decompressed before they can be decoded.
+    pub(crate) fn needs_decompression(&self) -> bool {
+        match self {
+            Batch::V2(b) => b.attributes() & super::header::CODEC_MASK != 0,
+            Batch::Legacy(b) => b.is_compressed(),
+        }
+    }
+
+    /// Decompresses the records (a v2 records section, or a legacy wrapper's inner message
+    /// set), appending at most `limit` bytes to `out`. For batches that
+    /// [`needs_decompression`](Self::needs_decompression) only.
+    pub(crate) fn decompress_into(&self, out: &mut Vec<u8>, limit: usize) -> Result<()> {
+        match self {
+            Batch::V2(b) => {
+                crate::compression::decompress(b.compression()?, b.records_section(), out, limit)
+            }
+            Batch::Legacy(b) => {
+                let Some(value) = b.value() else {
+                    return Err(Error::corrupt(Corruption::Invalid {
+                        reason: "compressed wrapper message has a null value",
+                    }));
+                };
+                if b.magic() == MAGIC_V0 {
+                    crate::compression::decompress_magic0(b.compression(), value, out, limit)
+                } else {
+                    crate::compression::decompress(b.compression(), value, out, limit)
+                }
+            }
+        }
+    }
+
+    /// The records, given what [`decompress_into`](Self::decompress_into) produced for a
+    /// compressed batch (`None` for an uncompressed one): lets a reader decompress many
+    /// batches into one buffer and decode them later without further allocation.
+    pub(crate) fn records_with<'s>(self, decompressed: Option<&'s [u8]>) -> Result<BatchRecords<'s>>
+    where
+        'a: 's,
+    {
+        match (self, decompressed) {
+            (Batch::V2(b), None) => Ok(BatchRecords::V2(Records::new(b, b.records_section()))),
+            (Batch::V2(b), Some(section)) => Ok(BatchRecords::V2(Records::new(b, section))),
+            (Batch::Legacy(b), Some(inner)) => b.inner_records(inner).map(BatchRecords::Legacy),
+            (Batch::Legacy(b), None) => Ok(BatchRecords::Legacy(b.single_record())),
+        }
+    }
+}
+
 /// Checks what Kafka's file reader checks before it looks at the magic, and returns the magic.
 fn check_frame(buf: &[u8]) -> Result<i8> {
     if buf.len() < HEADER_SIZE_UP_TO_MAGIC {

@@ -347,6 +347,14 @@ impl<'a> LegacyBatch<'a> {
         })
     }
 
+    /// The records of an uncompressed message: itself. (A compressed wrapper yields an error
+    /// item, as its records need decompressing first.)
+    pub(super) fn single_record(self) -> LegacyRecords<'a> {
+        LegacyRecords {
+            state: State::Single(self.as_record()),
+        }
+    }
+
     /// This uncompressed message as a record.
     fn as_record(&self) -> RecordRef<'a> {
         RecordRef {

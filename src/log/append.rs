@@ -1,0 +1,268 @@
+//! Appending: building or accepting a batch, rolling segments, and flushing.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::log::{Log, Writer};
+use super::options::{AppendInfo, AppendOptions, Durability, Validation};
+use crate::error::{Error, Result};
+use crate::io::Storage;
+use crate::record::{BatchOptions, Record, RecordBatch, RecordBatchMut, TimestampType, MAGIC_V2};
+use crate::segment::{BatchInfo, LogSegment};
+
+impl<S: Storage> Log<S> {
+    /// Appends `records` as one batch: assigns offsets from the log end, stamps the leader
+    /// epoch (and LogAppendTime if the log is configured for it), compresses once with
+    /// `opts.compression`, and writes it.
+    ///
+    /// Returns once the batch is in the OS page cache (a process crash cannot lose it), or,
+    /// with [`Durability::Sync`], once it is fsynced.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for no records; [`Error::RecordTooLarge`] past
+    /// `max.message.bytes`; I/O errors, after which the log is [`Error::Poisoned`].
+    pub fn append(&self, records: &[Record], opts: &AppendOptions) -> Result<AppendInfo> {
+        let mut guard = self.writer.lock();
+        self.check_writable()?;
+        let w = &mut *guard;
+        let now = self.clock.now_ms();
+        let log_append_time =
+            (self.config.message_timestamp_type == TimestampType::LogAppendTime).then_some(now);
+        w.builder.reset(BatchOptions {
+            compression: opts.compression,
+            compression_level: opts.compression_level,
+            log_append_time,
+            producer_id: opts.producer_id,
+            producer_epoch: opts.producer_epoch,
+            base_sequence: opts.base_sequence,
+            is_transactional: false,
+            is_control: false,
+            partition_leader_epoch: w.leader_epoch,
+            base_offset: self.end_offset(),
+        });
+        for r in records {
+            w.builder.append_record(r)?;
+        }
+        let Writer {
+            builder, epochs, ..
+        } = w;
+        let batch = builder.finish()?;
+        let info = self.write_batch(epochs, batch, now)?;
+        self.after_append(info, opts.durability)
+    }
+
+    /// Appends an already-encoded magic-2 batch (from a remote producer, a mirror or a
+    /// follower) without recompressing it: checks it per `validation`, then assigns offsets
+    /// from the log end and stamps the leader epoch (and LogAppendTime if configured) in a
+    /// copy. The caller's bytes are not modified.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`]/[`Error::UnknownCodec`] for a batch that fails validation (legacy
+    /// batches are refused: they are read, never written); [`Error::RecordTooLarge`]; I/O
+    /// errors, after which the log is [`Error::Poisoned`].
+    pub fn append_batch(&self, batch: &[u8], validation: Validation) -> Result<AppendInfo> {
+        self.append_batch_with(batch, validation, Durability::PageCache)
+    }
+
+    /// As [`append_batch`](Self::append_batch), with a choice of durability.
+    ///
+    /// # Errors
+    /// As [`append_batch`](Self::append_batch).
+    pub fn append_batch_with(
+        &self,
+        batch: &[u8],
+        validation: Validation,
+        durability: Durability,
+    ) -> Result<AppendInfo> {
+        let parsed = RecordBatch::parse(batch)?;
+        if parsed.size() != batch.len() {
+            return Err(Error::InvalidArgument(format!(
+                "expected exactly one batch: {} bytes follow it",
+                batch.len() - parsed.size()
+            )));
+        }
+        let mut guard = self.writer.lock();
+        self.check_writable()?;
+        let w = &mut *guard;
+        if validation == Validation::Deep {
+            parsed.validate_records(&mut w.scratch, self.config.max_decompressed_bytes)?;
+        }
+        let now = self.clock.now_ms();
+        w.copy.clear();
+        w.copy.extend_from_slice(batch);
+        let mut m = RecordBatchMut::new(&mut w.copy)?;
+        m.set_base_offset(self.end_offset());
+        m.set_partition_leader_epoch(w.leader_epoch);
+        if self.config.message_timestamp_type == TimestampType::LogAppendTime {
+            m.set_log_append_time(now);
+        }
+        let Writer { copy, epochs, .. } = w;
+        let info = self.write_batch(epochs, copy, now)?;
+        self.after_append(info, durability)
+    }
+
+    /// Writes one stamped batch at the log end, rolling first if needed, and publishes it.
+    /// Writer lock held.
+    fn write_batch(
+        &self,
+        epochs: &mut super::LeaderEpochCache,
+        batch: &[u8],
+        now: i64,
+    ) -> Result<AppendInfo> {
+        let max = self.config.max_message_bytes as usize;
+        if batch.len() > max {
+            return Err(Error::RecordTooLarge {
+                size: batch.len(),
+                max,
+            });
+        }
+        let parsed = RecordBatch::parse_unverified(batch)?;
+        let header = BatchInfo::peek(batch, 0, batch.len() as u64)?;
+        debug_assert_eq!(header.magic, MAGIC_V2);
+        let active = self.maybe_roll(&header, now).map_err(|e| self.poison(e))?;
+        let info = BatchInfo {
+            position: active.size(),
+            ..header
+        };
+        active
+            .append(batch, &info, now)
+            .map_err(|e| self.poison(e))?;
+        if epochs.assign(info.leader_epoch, info.base_offset) {
+            self.write_epoch_checkpoint(epochs)
+                .map_err(|e| self.poison(e))?;
+        }
+        self.end_offset.store(info.next_offset(), Ordering::Release);
+        self.wake_waiters();
+        let append_time = if parsed.timestamp_type() == TimestampType::LogAppendTime {
+            parsed.max_timestamp()
+        } else {
+            -1
+        };
+        Ok(AppendInfo {
+            first_offset: info.base_offset,
+            last_offset: info.last_offset,
+            append_time,
+            max_timestamp: info.max_timestamp,
+            record_count: parsed.records_count().max(0) as u32,
+            size: info.size,
+            durable: false,
+        })
+    }
+
+    /// Applies the flush policy (or the caller's `Sync`) after an append.
+    fn after_append(&self, mut info: AppendInfo, durability: Durability) -> Result<AppendInfo> {
+        let now = self.clock.now_ms();
+        let count = i64::from(info.record_count);
+        let pending = self.unflushed_messages.fetch_add(count, Ordering::AcqRel) + count;
+        let _ = self.first_unflushed_ms.compare_exchange(
+            i64::MIN,
+            now,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        let first = self.first_unflushed_ms.load(Ordering::Acquire);
+        let by_count = pending as u64 >= self.config.flush_messages;
+        let by_time = first != i64::MIN && now.saturating_sub(first) as u64 >= self.config.flush_ms;
+        if durability == Durability::Sync || by_count || by_time {
+            self.flush()?;
+            info.durable = true;
+        }
+        Ok(info)
+    }
+
+    /// Rolls to a new segment if the active one cannot take the batch `header` describes
+    /// (Kafka's `shouldRoll`), and returns the segment to write to. Writer lock held.
+    fn maybe_roll(&self, header: &BatchInfo, now: i64) -> Result<Arc<LogSegment<S>>> {
+        let segments = self.segments();
+        let Some(active) = segments.last().cloned() else {
+            return Err(Error::InvalidLayout {
+                path: self.dir.clone(),
+                reason: "log has no segments".into(),
+            });
+        };
+        let size = active.size();
+        let full =
+            size > 0 && size.saturating_add(u64::from(header.size)) > self.config.segment_bytes;
+        let old = size > 0
+            && now.saturating_sub(active.rolling_timestamp()) > self.config.segment_ms as i64;
+        let overflow = header.last_offset - active.base_offset() > i64::from(i32::MAX);
+        if !(full || old || overflow || active.indexes_full()) {
+            return Ok(active);
+        }
+        self.roll_to(header.base_offset, now)
+    }
+
+    /// Seals the active segment and starts a new one at `base_offset` (the log end).
+    pub(crate) fn roll_to(&self, base_offset: i64, now: i64) -> Result<Arc<LogSegment<S>>> {
+        let mut segments = self.segments().as_ref().clone();
+        if let Some(active) = segments.last() {
+            if active.size() == 0 && active.base_offset() == base_offset {
+                return Ok(Arc::clone(active));
+            }
+            if active.size() == 0 {
+                // An empty active segment at another base (after truncation): replace it.
+                active.delete_files(&self.storage)?;
+                segments.pop();
+            } else {
+                active.seal()?;
+            }
+        }
+        let segment = Arc::new(LogSegment::create(
+            &self.storage,
+            &self.dir,
+            base_offset,
+            Self::segment_config(&self.config),
+            now,
+        )?);
+        self.dir_dirty.store(true, Ordering::Release);
+        segments.push(Arc::clone(&segment));
+        self.publish_segments(segments);
+        log::debug!("{}: rolled to segment {base_offset}", self.dir.display());
+        Ok(segment)
+    }
+
+    /// Rolls the active segment now, whatever its size (Kafka's `roll`).
+    ///
+    /// # Errors
+    /// I/O errors (the log is then poisoned); [`Error::Closed`] or [`Error::Poisoned`].
+    pub fn roll(&self) -> Result<()> {
+        let _w = self.writer.lock();
+        self.check_writable()?;
+        let now = self.clock.now_ms();
+        self.roll_to(self.end_offset(), now)
+            .map(drop)
+            .map_err(|e| self.poison(e))
+    }
+
+    /// Makes everything appended so far durable: fdatasync of every segment written since
+    /// the last flush (log and indexes), then of the directory if files were created,
+    /// renamed or removed. Then raises the durable offset.
+    ///
+    /// # Errors
+    /// I/O errors, after which the log is [`Error::Poisoned`] and the durable offset stays
+    /// where it was: an fsync that failed once is never retried and reported as success.
+    pub fn flush(&self) -> Result<()> {
+        self.check_writable()?;
+        self.flush_all().map_err(|e| self.poison(e))
+    }
+
+    pub(crate) fn flush_all(&self) -> Result<()> {
+        let _f = self.flush_lock.lock();
+        // Everything below `end` was written before `end` was published, hence before the
+        // fsyncs below start: they cover it.
+        let end = self.end_offset();
+        self.unflushed_messages.store(0, Ordering::Release);
+        self.first_unflushed_ms.store(i64::MIN, Ordering::Release);
+        for segment in self.segments().iter().filter(|s| s.is_dirty()) {
+            segment.flush()?;
+        }
+        if self.dir_dirty.swap(false, Ordering::AcqRel) {
+            if let Err(e) = self.storage.sync_dir(&self.dir) {
+                self.dir_dirty.store(true, Ordering::Release);
+                return Err(e);
+            }
+        }
+        self.durable_offset.fetch_max(end, Ordering::AcqRel);
+        Ok(())
+    }
+}

@@ -1,0 +1,264 @@
+//! [`Log`]: the partition log's state and its simple accessors.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use super::leader_epoch::LeaderEpochCache;
+use super::options::{CloseState, RecoveryReport};
+use crate::checkpoint::{LeaderEpochCheckpoint, LEADER_EPOCH_CHECKPOINT_FILE};
+use crate::config::{Clock, LogConfig};
+use crate::error::{Error, Result};
+use crate::io::{StdFs, Storage};
+use crate::record::{BatchBuilder, BatchOptions};
+use crate::segment::{LogSegment, SegmentConfig};
+
+/// The segments of a log, oldest first. Readers take the `Arc` and keep reading from it
+/// while the writer publishes a new list (roll, retention, truncation).
+pub(crate) type Segments<S> = Arc<Vec<Arc<LogSegment<S>>>>;
+
+/// One partition: a Kafka partition directory of segments.
+///
+/// `Log` is `Send + Sync`; share it as `Arc<Log>`. One writer appends at a time (an internal
+/// lock); readers never take that lock, never block on the writer, and never see a partial
+/// batch: they read a snapshot of the segment list, bounded by each segment's published
+/// size. A reader holding a segment that retention deletes keeps reading it through its open
+/// file handle.
+///
+/// ```
+/// use tidelog::log::{AppendOptions, Log, LogOpenOptions};
+/// use tidelog::config::LogConfig;
+/// use tidelog::record::Record;
+/// # let dir = tempfile::tempdir()?;
+/// let log = Log::open(dir.path().join("orders-0"), LogConfig::default(), LogOpenOptions::default())?;
+/// let info = log.append(&[Record::new(1, b"hello".to_vec())], &AppendOptions::default())?;
+/// let read = log.read(info.first_offset, 1 << 20)?;
+/// let values: Vec<_> = read.records().map(|r| r.map(|r| r.value().map(<[u8]>::to_vec))).collect::<Result<_, _>>()?;
+/// assert_eq!(values, vec![Some(b"hello".to_vec())]);
+/// log.close()?;
+/// # Ok::<(), tidelog::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Log<S: Storage = StdFs> {
+    pub(crate) dir: PathBuf,
+    pub(crate) storage: S,
+    pub(crate) config: LogConfig,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) segments: RwLock<Segments<S>>,
+    pub(crate) writer: Mutex<Writer>,
+    /// Serialises flushes; never held while taking `writer`.
+    pub(crate) flush_lock: Mutex<()>,
+    /// The offset the next append gets. Raised only after the batch's bytes are in place.
+    pub(crate) end_offset: AtomicI64,
+    pub(crate) log_start_offset: AtomicI64,
+    /// Everything below it is fsynced.
+    pub(crate) durable_offset: AtomicI64,
+    /// A directory entry was created, renamed or removed since the last directory fsync.
+    pub(crate) dir_dirty: AtomicBool,
+    /// Messages appended since the last flush, and when the oldest of them was appended.
+    pub(crate) unflushed_messages: AtomicI64,
+    pub(crate) first_unflushed_ms: AtomicI64,
+    pub(crate) poison: Mutex<Option<Arc<Error>>>,
+    pub(crate) closed: AtomicBool,
+    pub(crate) waiters: AtomicUsize,
+    pub(crate) wake: (Mutex<()>, Condvar),
+    pub(crate) report: RecoveryReport,
+}
+
+/// State only the writer touches.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    pub(crate) builder: BatchBuilder,
+    /// Copy of an incoming pre-built batch, stamped before it is written.
+    pub(crate) copy: Vec<u8>,
+    /// Decompression scratch for deep validation.
+    pub(crate) scratch: Vec<u8>,
+    /// The epoch stamped on appended batches.
+    pub(crate) leader_epoch: i32,
+    pub(crate) epochs: LeaderEpochCache,
+}
+
+impl Writer {
+    pub(crate) fn new(leader_epoch: i32, epochs: LeaderEpochCache) -> Self {
+        Writer {
+            builder: BatchBuilder::new(BatchOptions::default()),
+            copy: Vec::new(),
+            scratch: Vec::new(),
+            leader_epoch,
+            epochs,
+        }
+    }
+}
+
+impl<S: Storage> Log<S> {
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// The offset the next append gets (Kafka's log end offset).
+    pub fn end_offset(&self) -> i64 {
+        self.end_offset.load(Ordering::Acquire)
+    }
+
+    /// The first offset still in the log.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset.load(Ordering::Acquire)
+    }
+
+    /// Everything below this offset is fsynced and survives power loss.
+    pub fn durable_offset(&self) -> i64 {
+        self.durable_offset.load(Ordering::Acquire)
+    }
+
+    /// Kafka's recovery point, for the owner to checkpoint: the durable offset.
+    pub fn recovery_point(&self) -> i64 {
+        self.durable_offset()
+    }
+
+    /// The leader epoch stamped on appended batches.
+    pub fn leader_epoch(&self) -> i32 {
+        self.writer.lock().leader_epoch
+    }
+
+    /// The leader-epoch cache (epoch → first offset), as in `leader-epoch-checkpoint`.
+    pub fn leader_epochs(&self) -> LeaderEpochCache {
+        self.writer.lock().epochs.clone()
+    }
+
+    /// What opening the log found and did (cuts, rebuilt indexes, removed leftovers).
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    /// Total bytes of all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments().iter().map(|s| s.size()).sum()
+    }
+
+    /// Number of segments.
+    pub fn segment_count(&self) -> usize {
+        self.segments().len()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.segments().iter().map(|s| s.base_offset()).collect()
+    }
+
+    /// A snapshot of the segment list.
+    pub(crate) fn segments(&self) -> Segments<S> {
+        Arc::clone(&self.segments.read())
+    }
+
+    pub(crate) fn publish_segments(&self, segments: Vec<Arc<LogSegment<S>>>) {
+        *self.segments.write() = Arc::new(segments);
+    }
+
+    pub(crate) fn segment_config(config: &LogConfig) -> SegmentConfig {
+        SegmentConfig {
+            index_bytes: config.segment_index_bytes,
+            index_interval_bytes: config.index_interval_bytes,
+        }
+    }
+
+    /// Fails if the log is closed or poisoned.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        if let Some(first) = self.poison.lock().as_ref() {
+            return Err(Error::Poisoned {
+                first: Arc::clone(first),
+            });
+        }
+        Ok(())
+    }
+
+    /// Latches `err` as the log's first failure (if none is latched yet) and returns it: a
+    /// failed write or fsync leaves the file in an unknown state, so nothing may claim
+    /// success after it until the log is reopened (the PostgreSQL fsync lesson).
+    pub(crate) fn poison(&self, err: Error) -> Error {
+        let mut p = self.poison.lock();
+        if p.is_none() {
+            log::error!("{}: poisoned by {err}", self.dir.display());
+            *p = Some(Arc::new(err.duplicate()));
+        }
+        err
+    }
+
+    /// The poisoning failure, if any.
+    pub fn poisoned(&self) -> Option<Arc<Error>> {
+        self.poison.lock().clone()
+    }
+
+    /// Writes `leader-epoch-checkpoint` (atomically).
+    pub(crate) fn write_epoch_checkpoint(&self, epochs: &LeaderEpochCache) -> Result<()> {
+        LeaderEpochCheckpoint::new(self.dir.join(LEADER_EPOCH_CHECKPOINT_FILE))
+            .write(&self.storage, epochs.entries())
+    }
+
+    /// Wakes tailing readers blocked in [`wait_for`](Self::wait_for).
+    pub(crate) fn wake_waiters(&self) {
+        if self.waiters.load(Ordering::Acquire) > 0 {
+            let _guard = self.wake.0.lock();
+            self.wake.1.notify_all();
+        }
+    }
+
+    /// Blocks until the log end passes `offset` (data at `offset` can be read), the timeout
+    /// passes, or the log is closed. Returns whether data at `offset` is there.
+    pub fn wait_for(&self, offset: i64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        if self.end_offset() > offset {
+            return true;
+        }
+        self.waiters.fetch_add(1, Ordering::AcqRel);
+        let mut guard = self.wake.0.lock();
+        let ready = loop {
+            if self.end_offset() > offset {
+                break true;
+            }
+            if self.closed.load(Ordering::Acquire)
+                || self.wake.1.wait_until(&mut guard, deadline).timed_out()
+            {
+                break self.end_offset() > offset;
+            }
+        };
+        drop(guard);
+        self.waiters.fetch_sub(1, Ordering::AcqRel);
+        ready
+    }
+
+    /// Closes the log cleanly: seals the active segment (final time-index entry, indexes
+    /// trimmed), fsyncs everything, and returns the state the owner checkpoints. The next
+    /// open with `clean_shutdown` scans nothing. Blocked [`wait_for`](Self::wait_for) calls
+    /// return. Dropping a log without closing it is a crash as far as recovery is concerned.
+    ///
+    /// # Errors
+    /// I/O errors (the log is then poisoned), [`Error::Poisoned`] if it was already.
+    pub fn close(&self) -> Result<CloseState> {
+        let writer = self.writer.lock();
+        self.check_writable()?;
+        if let Some(active) = self.segments().last() {
+            active.seal().map_err(|e| self.poison(e))?;
+        }
+        self.flush_all().map_err(|e| self.poison(e))?;
+        self.closed.store(true, Ordering::Release);
+        drop(writer);
+        let _guard = self.wake.0.lock();
+        self.wake.1.notify_all();
+        Ok(CloseState {
+            recovery_point: self.durable_offset(),
+            log_start_offset: self.log_start_offset(),
+        })
+    }
+}

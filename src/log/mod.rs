@@ -1,0 +1,32 @@
+//! The partition log: one Kafka partition directory of segments.
+//!
+//! - [`Log`]: open or create, append, read, roll, flush, retention, truncation, recovery;
+//! - [`FileSlice`]: whole batches of one segment file, for zero-copy sends;
+//! - [`ReadResult`]: decoded batches whose records borrow one buffer;
+//! - [`LeaderEpochCache`]: Kafka's `leader-epoch-checkpoint` in memory.
+//!
+//! Files: `log.rs` (the type, its state and accessors), `recovery.rs` (open), `append.rs`
+//! (append, roll, flush), `read.rs` (reads and timestamp lookups), `retention.rs`
+//! (retention, `delete_records_before`, `truncate_to`).
+
+mod append;
+mod file_slice;
+mod leader_epoch;
+#[allow(clippy::module_inception, reason = "the Log type lives in log/log.rs")]
+mod log;
+mod options;
+mod read;
+mod recovery;
+mod retention;
+
+pub use file_slice::FileSlice;
+pub use leader_epoch::LeaderEpochCache;
+pub use log::Log;
+pub use options::{
+    AppendInfo, AppendOptions, CloseState, Durability, Isolation, LogOpenOptions, RecoveryCut,
+    RecoveryReport, RetentionReport, Validation,
+};
+pub use read::{ReadRecords, ReadResult};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,382 @@
+//! Reading: decoded batches ([`ReadResult`]), raw file ranges ([`FileSlice`]), and offset
+//! lookups by timestamp.
+
+use std::ops::Range;
+
+use super::file_slice::FileSlice;
+use super::log::Log;
+use super::options::Isolation;
+use crate::error::{Corruption, Error, Result};
+use crate::io::Storage;
+use crate::record::{Batch, BatchRecords, RecordRef};
+use crate::segment::{BatchInfo, LogSegment};
+
+/// Batches read from a log, validated (framing and CRC), with compressed batches already
+/// decompressed: its records borrow from the result's own buffers, with no allocation per
+/// record or batch.
+#[derive(Debug, Default)]
+pub struct ReadResult {
+    data: Vec<u8>,
+    decoded: Vec<u8>,
+    spans: Vec<Span>,
+    start_offset: i64,
+    next_offset: i64,
+}
+
+#[derive(Debug, Clone)]
+struct Span {
+    bytes: Range<usize>,
+    decoded: Option<Range<usize>>,
+}
+
+impl ReadResult {
+    /// True if no batch was read (the read was at the end of the log).
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Number of batches.
+    pub fn batch_count(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// The whole batches as stored, concatenated (what a Kafka Fetch carries).
+    pub fn bytes(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The offset to read next: after the last batch returned (the requested offset if none).
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    /// The batches, in order. The first may start before the requested offset (a batch is
+    /// never split); [`records`](Self::records) skips those earlier records.
+    pub fn batches(&self) -> impl Iterator<Item = Batch<'_>> + '_ {
+        // Every span was parsed and CRC-checked when the result was built.
+        self.spans
+            .iter()
+            .filter_map(|s| Batch::parse_unverified(&self.data[s.bytes.clone()]).ok())
+    }
+
+    /// The records from the requested offset on, across all batches. Control records (of
+    /// transaction markers) are included; check the batch to tell them apart.
+    pub fn records(&self) -> ReadRecords<'_> {
+        ReadRecords {
+            result: self,
+            next_span: 0,
+            current: None,
+            done: false,
+        }
+    }
+}
+
+/// Iterator over the records of a [`ReadResult`], yielding `Result<RecordRef>`.
+#[derive(Debug)]
+pub struct ReadRecords<'a> {
+    result: &'a ReadResult,
+    next_span: usize,
+    current: Option<BatchRecords<'a>>,
+    done: bool,
+}
+
+impl<'a> Iterator for ReadRecords<'a> {
+    type Item = Result<RecordRef<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            if let Some(records) = &mut self.current {
+                match records.next() {
+                    Some(Ok(r)) if r.offset() < self.result.start_offset => continue,
+                    Some(Ok(r)) => return Some(Ok(r)),
+                    Some(Err(e)) => {
+                        self.done = true;
+                        return Some(Err(e));
+                    }
+                    None => self.current = None,
+                }
+            }
+            let span = self.result.spans.get(self.next_span)?;
+            self.next_span += 1;
+            let batch = match Batch::parse_unverified(&self.result.data[span.bytes.clone()]) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            };
+            let decoded = span.decoded.clone().map(|r| &self.result.decoded[r]);
+            match batch.records_with(decoded) {
+                Ok(records) => self.current = Some(records),
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    }
+}
+
+impl<S: Storage> Log<S> {
+    /// Reads whole batches from the one holding `offset` on, up to about `max_bytes` (the
+    /// first batch is returned whole even if it is larger, so a reader never gets stuck),
+    /// seeing everything appended.
+    ///
+    /// # Errors
+    /// See [`read_with`](Self::read_with).
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult> {
+        self.read_with(offset, max_bytes, Isolation::Appended)
+    }
+
+    /// As [`read`](Self::read), choosing what the read may see. Reading at the end of what it
+    /// may see returns an empty result; a tailing reader then waits with
+    /// [`wait_for`](Self::wait_for).
+    ///
+    /// # Errors
+    /// [`Error::OffsetOutOfRange`] below the log start or past the log end;
+    /// [`Error::Corrupt`] (with file, position and offset) if a batch fails its CRC or
+    /// framing; decompression errors; I/O errors.
+    pub fn read_with(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        isolation: Isolation,
+    ) -> Result<ReadResult> {
+        let visible_end = self.check_read_offset(offset, isolation)?;
+        let mut result = ReadResult {
+            start_offset: offset,
+            next_offset: offset,
+            ..Default::default()
+        };
+        if offset >= visible_end {
+            return Ok(result);
+        }
+        let segments = self.segments();
+        let first = segments
+            .partition_point(|s| s.base_offset() <= offset)
+            .saturating_sub(1);
+        let mut budget = max_bytes;
+        for segment in &segments[first..] {
+            let target = result.next_offset;
+            let seg_end = segment.size();
+            let Some(head) = segment.find_batch(target, seg_end)? else {
+                continue;
+            };
+            if head.base_offset >= visible_end {
+                break;
+            }
+            let whole_first = result.spans.is_empty();
+            let want = if whole_first {
+                budget.max(head.size as usize)
+            } else if budget < head.size as usize {
+                break;
+            } else {
+                budget
+            };
+            let read_end = seg_end.min(head.position + want as u64);
+            let used = self.read_segment_range(
+                segment,
+                head.position,
+                read_end,
+                visible_end,
+                &mut result,
+            )?;
+            budget = budget.saturating_sub(used);
+            if head.position + used as u64 != seg_end || budget == 0 {
+                break;
+            }
+        }
+        Ok(result)
+    }
+
+    /// Appends the whole, visible batches in `[from, to)` of `segment` to `result`.
+    /// Returns the bytes taken.
+    fn read_segment_range(
+        &self,
+        segment: &LogSegment<S>,
+        from: u64,
+        to: u64,
+        visible_end: i64,
+        result: &mut ReadResult,
+    ) -> Result<usize> {
+        let base = result.data.len();
+        let len = (to - from) as usize;
+        result.data.resize(base + len, 0);
+        let got = segment.read_at(&mut result.data[base..], from)?;
+        result.data.truncate(base + got);
+        let mut p = 0usize;
+        let path = || segment.log_path();
+        while p < got {
+            let chunk = &result.data[base + p..base + got];
+            let info = match BatchInfo::peek(chunk, from + p as u64, chunk.len() as u64) {
+                Ok(info) => info,
+                // A batch cut off by the byte budget (or by a concurrent truncation): stop.
+                Err(Error::Corrupt {
+                    kind: Corruption::Truncated { .. },
+                    ..
+                }) => break,
+                Err(e) => return Err(e.at_path(path())),
+            };
+            if info.base_offset >= visible_end {
+                break;
+            }
+            if !result.spans.is_empty() && info.base_offset < result.next_offset {
+                return Err(Error::corrupt(Corruption::Offsets {
+                    reason: format!(
+                        "batch at offset {} follows one ending at {}",
+                        info.base_offset,
+                        result.next_offset - 1
+                    ),
+                })
+                .at_position(info.position)
+                .at_path(path()));
+            }
+            let bytes = base + p..base + p + info.size as usize;
+            let batch = Batch::parse(&result.data[bytes.clone()]).map_err(|e| {
+                e.at_position(info.position)
+                    .at_offset(info.base_offset)
+                    .at_path(path())
+            })?;
+            let decoded = if batch.needs_decompression() {
+                let start = result.decoded.len();
+                batch
+                    .decompress_into(&mut result.decoded, self.config.max_decompressed_bytes)
+                    .map_err(|e| {
+                        e.at_position(info.position)
+                            .at_offset(info.base_offset)
+                            .at_path(path())
+                    })?;
+                Some(start..result.decoded.len())
+            } else {
+                None
+            };
+            result.spans.push(super::read::Span { bytes, decoded });
+            result.next_offset = info.next_offset();
+            p += info.size as usize;
+        }
+        result.data.truncate(base + p);
+        Ok(p)
+    }
+
+    /// The visible end for `isolation`, after checking `offset` against the log's range.
+    fn check_read_offset(&self, offset: i64, isolation: Isolation) -> Result<i64> {
+        let end = self.end_offset();
+        let start = self.log_start_offset();
+        if offset < start || offset > end {
+            return Err(Error::OffsetOutOfRange {
+                requested: offset,
+                log_start: start,
+                log_end: end,
+            });
+        }
+        Ok(match isolation {
+            Isolation::Appended => end,
+            Isolation::Durable => self.durable_offset().min(end),
+        })
+    }
+
+    /// The whole batches from the one holding `offset` on, within one segment file and about
+    /// `max_bytes` (the first batch whole, as [`read`](Self::read)), as a file range to send
+    /// without copying. The bytes are not CRC-checked here: Kafka clients check every batch.
+    ///
+    /// # Errors
+    /// [`Error::OffsetOutOfRange`]; [`Error::Corrupt`] for a bad batch header; I/O errors.
+    pub fn read_raw(&self, offset: i64, max_bytes: usize) -> Result<FileSlice<S::File>> {
+        self.read_raw_with(offset, max_bytes, Isolation::Appended)
+    }
+
+    /// As [`read_raw`](Self::read_raw), choosing what the read may see.
+    ///
+    /// # Errors
+    /// As [`read_raw`](Self::read_raw).
+    pub fn read_raw_with(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        isolation: Isolation,
+    ) -> Result<FileSlice<S::File>> {
+        let visible_end = self.check_read_offset(offset, isolation)?;
+        let segments = self.segments();
+        let first = segments
+            .partition_point(|s| s.base_offset() <= offset)
+            .saturating_sub(1);
+        let empty =
+            |s: &LogSegment<S>| FileSlice::new(std::sync::Arc::clone(s.log_file()), s.size(), 0);
+        if offset < visible_end {
+            for segment in &segments[first..] {
+                let seg_end = segment.size();
+                let Some(head) = segment.find_batch(offset, seg_end)? else {
+                    continue;
+                };
+                if head.base_offset >= visible_end {
+                    break;
+                }
+                let mut end = head.end();
+                while let Some(next) = segment.header_at(end, seg_end)? {
+                    if next.base_offset >= visible_end
+                        || (next.end() - head.position) as usize > max_bytes
+                    {
+                        break;
+                    }
+                    end = next.end();
+                }
+                return Ok(FileSlice::new(
+                    std::sync::Arc::clone(segment.log_file()),
+                    head.position,
+                    end - head.position,
+                ));
+            }
+        }
+        match segments.last() {
+            Some(s) => Ok(empty(s)),
+            None => Err(Error::InvalidLayout {
+                path: self.dir.clone(),
+                reason: "log has no segments".into(),
+            }),
+        }
+    }
+
+    /// Kafka's ListOffsets by timestamp: the first record with a timestamp `>= timestamp`, as
+    /// `(offset, timestamp)`, or `None` if every record is older.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for bad batches on the way; I/O errors.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
+        let start = self.log_start_offset();
+        let end = self.end_offset();
+        let mut scratch = Vec::new();
+        for segment in self.segments().iter() {
+            if segment.max_timestamp() < timestamp || segment.next_offset() <= start {
+                continue;
+            }
+            let seg_end = segment.size();
+            let hint = segment.time_index().lookup(timestamp);
+            let from = hint.offset.max(start);
+            let mut position = u64::from(segment.offset_index().lookup(from).position);
+            while let Some(info) = segment.header_at(position, seg_end)? {
+                position = info.end();
+                if info.base_offset >= end {
+                    break;
+                }
+                if info.max_timestamp < timestamp || info.last_offset < start {
+                    continue;
+                }
+                let mut buf = vec![0u8; info.size as usize];
+                segment.read_at(&mut buf, info.position)?;
+                let batch = Batch::parse(&buf).map_err(|e| {
+                    e.at_position(info.position)
+                        .at_offset(info.base_offset)
+                        .at_path(segment.log_path())
+                })?;
+                for r in batch.records(&mut scratch, self.config.max_decompressed_bytes)? {
+                    let r = r?;
+                    if r.offset() >= start && r.timestamp() >= timestamp {
+                        return Ok(Some((r.offset(), r.timestamp())));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+}

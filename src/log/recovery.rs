@@ -1,0 +1,385 @@
+//! Opening a log: tidying leftover files, loading segments, and recovery by the one rule of
+//! `DESIGN.md` section 5.
+//!
+//! - After a clean shutdown nothing is scanned: each segment's end is found by walking batch
+//!   headers from its last index entry (the tail only).
+//! - After a crash, every segment from the one holding the recovery point on is scanned
+//!   (framing and CRC of every batch) and its indexes rebuilt. The log is cut at the first
+//!   invalid batch past the recovery point: that data was never promised durable. The cut is
+//!   logged and reported in [`RecoveryReport`].
+//! - An invalid batch below the recovery point is corruption of fsynced data:
+//!   [`Error::Corrupt`], unless repair was asked for, which cuts there and reports it.
+//! - With no recovery point the log cannot tell a torn tail from damage, so it scans every
+//!   segment and cuts only inside the last one; damage elsewhere is [`Error::Corrupt`].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use super::leader_epoch::LeaderEpochCache;
+use super::log::{Log, Writer};
+use super::options::{LogOpenOptions, RecoveryCut, RecoveryReport};
+use crate::checkpoint::{LeaderEpochCheckpoint, LEADER_EPOCH_CHECKPOINT_FILE};
+use crate::config::LogConfig;
+use crate::error::{Corruption, Error, Result};
+use crate::io::{StdFs, Storage};
+use crate::segment::{FileKind, FileSuffix, LogSegment, SegmentFileName};
+
+impl Log<StdFs> {
+    /// Opens the partition directory `dir` on the real file system, creating it if missing.
+    ///
+    /// # Errors
+    /// See [`open_with`](Log::open_with).
+    pub fn open(dir: impl AsRef<Path>, config: LogConfig, options: LogOpenOptions) -> Result<Self> {
+        Log::open_with(StdFs, dir, config, options)
+    }
+}
+
+impl<S: Storage> Log<S> {
+    /// Opens (or creates) the partition directory `dir` through `storage`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`]; [`Error::Corrupt`] for damage below the recovery point
+    /// (without repair); [`Error::InvalidLayout`] for segments that overlap; I/O errors.
+    pub fn open_with(
+        storage: S,
+        dir: impl AsRef<Path>,
+        config: LogConfig,
+        options: LogOpenOptions,
+    ) -> Result<Self> {
+        config.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        storage.create_dir_all(&dir)?;
+        let mut report = RecoveryReport {
+            clean: options.clean_shutdown,
+            ..Default::default()
+        };
+        let bases = tidy_directory(&storage, &dir, &mut report)?;
+        let now = options.clock.now_ms();
+        let seg_config = Self::segment_config(&config);
+        let mut segments = Vec::with_capacity(bases.len());
+        for &base in &bases {
+            let (segment, missing_index) =
+                LogSegment::open(&storage, &dir, base, seg_config, now, true)?;
+            segments.push((Arc::new(segment), missing_index));
+        }
+        let epochs_file = LeaderEpochCheckpoint::new(dir.join(LEADER_EPOCH_CHECKPOINT_FILE));
+        let mut epochs = LeaderEpochCache::new(
+            epochs_file
+                .read(&storage)
+                .unwrap_or_else(|e| {
+                    log::warn!("{e}: rebuilding the leader-epoch cache from the log");
+                    None
+                })
+                .unwrap_or_default(),
+        );
+        let kept = load_segments(&storage, &options, segments, &mut report, &mut epochs)?;
+        let mut kept = kept;
+        if kept.is_empty() {
+            let base = options.log_start_offset.unwrap_or(0).max(0);
+            kept.push(Arc::new(LogSegment::create(
+                &storage, &dir, base, seg_config, now,
+            )?));
+        }
+        let first_base = kept.first().map_or(0, |s| s.base_offset());
+        let end = kept.last().map_or(0, |s| s.next_offset());
+        let log_start = options
+            .log_start_offset
+            .unwrap_or(first_base)
+            .max(first_base)
+            .min(end);
+        let mut durable = if options.clean_shutdown {
+            end
+        } else {
+            options.recovery_point.unwrap_or(first_base)
+        };
+        if durable > end {
+            log::warn!(
+                "{}: recovery point {durable} is past the log end {end}; lowering it",
+                dir.display()
+            );
+            report.recovery_point_clamped = true;
+            durable = end;
+        }
+        let epochs_changed = epochs.truncate_from_end(end) | epochs.truncate_from_start(log_start);
+        // A new epoch after every unclean open, so a follower can tell this log's history
+        // apart from the one it had before the crash.
+        let latest = epochs.latest_epoch().unwrap_or(-1);
+        let leader_epoch = if options.clean_shutdown {
+            latest.max(0)
+        } else {
+            latest + 1
+        };
+        let log = Log {
+            dir,
+            storage,
+            config,
+            clock: options.clock,
+            segments: RwLock::new(Arc::new(kept)),
+            writer: Mutex::new(Writer::new(leader_epoch, epochs)),
+            flush_lock: Mutex::new(()),
+            end_offset: AtomicI64::new(end),
+            log_start_offset: AtomicI64::new(log_start),
+            durable_offset: AtomicI64::new(durable),
+            dir_dirty: AtomicBool::new(true),
+            unflushed_messages: AtomicI64::new(0),
+            first_unflushed_ms: AtomicI64::new(i64::MIN),
+            poison: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            waiters: AtomicUsize::new(0),
+            wake: (Mutex::new(()), Condvar::new()),
+            report,
+        };
+        if epochs_changed {
+            let w = log.writer.lock();
+            log.write_epoch_checkpoint(&w.epochs)?;
+        }
+        Ok(log)
+    }
+}
+
+/// Removes leftovers as Kafka's `LogLoader` does and returns the base offsets of the
+/// segments to load, in order.
+fn tidy_directory<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    report: &mut RecoveryReport,
+) -> Result<Vec<i64>> {
+    let mut logs = BTreeMap::new();
+    let mut indexes = Vec::new();
+    let mut cleaned_min = i64::MAX;
+    let mut swaps = Vec::new();
+    let mut remove = Vec::new();
+    for name in storage.read_dir(dir)? {
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(".tmp") {
+            remove.push(dir.join(name));
+            continue;
+        }
+        let Some(parsed) = SegmentFileName::parse(name) else {
+            continue;
+        };
+        match parsed.suffix() {
+            Some(FileSuffix::Deleted) => remove.push(parsed.path_in(dir)),
+            Some(FileSuffix::Cleaned) => {
+                cleaned_min = cleaned_min.min(parsed.base_offset());
+                remove.push(parsed.path_in(dir));
+            }
+            Some(FileSuffix::Swap) => swaps.push(parsed),
+            None => match parsed.kind() {
+                FileKind::Log => {
+                    logs.insert(parsed.base_offset(), ());
+                }
+                FileKind::Index | FileKind::TimeIndex | FileKind::TxnIndex => indexes.push(parsed),
+                FileKind::Snapshot => {}
+            },
+        }
+    }
+    // A `.swap` at or above the smallest `.cleaned` belongs to an interrupted split: drop it.
+    let (stale, swaps): (Vec<_>, Vec<_>) = swaps
+        .into_iter()
+        .partition(|s| s.base_offset() >= cleaned_min);
+    remove.extend(stale.iter().map(|s| s.path_in(dir)));
+    for path in &remove {
+        storage.remove_file(path)?;
+        report.files_removed += 1;
+        log::info!("removed leftover {}", path.display());
+    }
+    // Complete interrupted swaps: the swapped-in segment replaces the ones it covers.
+    for swap in swaps.iter().filter(|s| s.kind() == FileKind::Log) {
+        let next = swap_next_offset(storage, &swap.path_in(dir))?;
+        let covered: Vec<i64> = logs
+            .range(swap.base_offset()..next.max(swap.base_offset() + 1))
+            .map(|(&b, _)| b)
+            .collect();
+        for base in covered {
+            for kind in [
+                FileKind::Log,
+                FileKind::Index,
+                FileKind::TimeIndex,
+                FileKind::TxnIndex,
+            ] {
+                let path = SegmentFileName::new(base, kind)?.path_in(dir);
+                if storage.exists(&path)? {
+                    storage.remove_file(&path)?;
+                    report.files_removed += 1;
+                }
+            }
+            logs.remove(&base);
+        }
+    }
+    for swap in &swaps {
+        storage.rename(&swap.path_in(dir), &swap.without_suffix().path_in(dir))?;
+        if swap.kind() == FileKind::Log {
+            logs.insert(swap.base_offset(), ());
+        }
+    }
+    for index in indexes {
+        if !logs.contains_key(&index.base_offset()) {
+            storage.remove_file(&index.path_in(dir))?;
+            report.files_removed += 1;
+            log::info!("removed orphan index {}", index.path_in(dir).display());
+        }
+    }
+    if report.files_removed > 0 || !swaps.is_empty() {
+        storage.sync_dir(dir)?;
+    }
+    Ok(logs.into_keys().collect())
+}
+
+/// The offset after the last valid batch of a `.log.swap` file.
+fn swap_next_offset<S: Storage>(storage: &S, path: &Path) -> Result<i64> {
+    use crate::io::{OpenMode, StorageFile};
+    use crate::segment::{BatchInfo, HEADER_PEEK_BYTES};
+    let file = storage.open(path, OpenMode::ReadOnly)?;
+    let len = file.size()?;
+    let mut position = 0;
+    let mut next = 0;
+    let mut buf = [0u8; HEADER_PEEK_BYTES];
+    while position < len {
+        let n = file.read_at(&mut buf, position)?;
+        match BatchInfo::peek(&buf[..n], position, len - position) {
+            Ok(info) => {
+                next = info.next_offset();
+                position = info.end();
+            }
+            Err(_) => break,
+        }
+    }
+    Ok(next)
+}
+
+/// Loads the opened segments by the recovery rule; returns those that stay.
+fn load_segments<S: Storage>(
+    storage: &S,
+    options: &LogOpenOptions,
+    segments: Vec<(Arc<LogSegment<S>>, bool)>,
+    report: &mut RecoveryReport,
+    epochs: &mut LeaderEpochCache,
+) -> Result<Vec<Arc<LogSegment<S>>>> {
+    let count = segments.len();
+    // The first segment to scan: after a clean shutdown none (unless a check fails); after a
+    // crash the one holding the recovery point (or the first, without one).
+    let scan_from = if options.clean_shutdown {
+        count
+    } else {
+        match options.recovery_point {
+            Some(rp) => segments
+                .partition_point(|(s, _)| s.base_offset() <= rp)
+                .saturating_sub(1),
+            None => 0,
+        }
+    };
+    let mut kept: Vec<Arc<LogSegment<S>>> = Vec::with_capacity(count);
+    let mut prev_next: Option<i64> = None;
+    let mut epochs_reset = false;
+    let mut iter = segments.into_iter().enumerate();
+    while let Some((i, (segment, missing_index))) = iter.next() {
+        if let Some(prev) = prev_next {
+            if segment.base_offset() < prev {
+                return Err(Error::InvalidLayout {
+                    path: segment.log_path(),
+                    reason: format!(
+                        "segment starts at offset {} but the previous one ends at {}",
+                        segment.base_offset(),
+                        prev - 1
+                    ),
+                });
+            }
+        }
+        let is_last = i + 1 == count;
+        let mut scan = i >= scan_from || missing_index;
+        if !scan {
+            let sane = segment.indexes_look_sane() && segment.load_clean().is_ok();
+            if !sane {
+                log::warn!(
+                    "{}: indexes or tail fail their checks; recovering the segment",
+                    segment.log_path().display()
+                );
+                report.indexes_rebuilt += 1;
+                scan = true;
+            }
+        } else if missing_index {
+            report.indexes_rebuilt += 1;
+        }
+        if !scan {
+            prev_next = Some(segment.next_offset());
+            kept.push(segment);
+            continue;
+        }
+        if !epochs_reset {
+            // Rebuild the epoch cache from the scanned batches on (as Kafka does on recovery).
+            epochs.truncate_from_end(segment.base_offset());
+            epochs_reset = true;
+        }
+        let floor = prev_next.unwrap_or(i64::MIN);
+        let mut last_next = floor;
+        let outcome = segment.recover(|info| {
+            if info.base_offset < last_next {
+                return Err(Corruption::Offsets {
+                    reason: format!(
+                        "batch at offset {} follows one ending at {}",
+                        info.base_offset,
+                        last_next - 1
+                    ),
+                });
+            }
+            last_next = info.next_offset();
+            Ok(())
+        })?;
+        report.segments_scanned += 1;
+        report.bytes_scanned += outcome.valid_bytes;
+        for &(epoch, offset) in &outcome.epochs {
+            epochs.assign(epoch, offset);
+        }
+        let Some(stop) = outcome.stop else {
+            prev_next = Some(segment.next_offset());
+            kept.push(segment);
+            continue;
+        };
+        // The first invalid batch: a torn tail (cut) or damage to durable data (error).
+        let durable_below = if options.clean_shutdown {
+            // A clean shutdown promised every byte: anything invalid is damage.
+            i64::MAX
+        } else {
+            options
+                .recovery_point
+                .unwrap_or(if is_last { i64::MIN } else { i64::MAX })
+        };
+        let below_recovery_point = outcome.next_offset < durable_below;
+        if below_recovery_point && !options.repair {
+            return Err(stop);
+        }
+        let position = outcome.valid_bytes;
+        let mut bytes = segment.truncate_at(position, outcome.next_offset)?;
+        // Everything after the cut goes too: it is past the first invalid batch.
+        let later: Vec<_> = iter.by_ref().map(|(_, (s, _))| s).collect();
+        for s in &later {
+            bytes += s.size();
+            s.delete_files(storage)?;
+        }
+        let cut = RecoveryCut {
+            segment: segment.log_path(),
+            position,
+            offset: outcome.next_offset,
+            bytes,
+            reason: stop.to_string(),
+            repaired: below_recovery_point,
+        };
+        log::warn!(
+            "{}: recovery cut {} bytes at position {} (offset {}): {}",
+            cut.segment.display(),
+            cut.bytes,
+            cut.position,
+            cut.offset,
+            cut.reason
+        );
+        report.cuts.push(cut);
+        prev_next = Some(segment.next_offset());
+        kept.push(segment);
+    }
+    Ok(kept)
+}

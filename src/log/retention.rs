@@ -1,0 +1,184 @@
+//! Removing data: retention by time and size, `delete_records_before`, and `truncate_to`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::log::Log;
+use super::options::RetentionReport;
+use crate::error::{Error, Result};
+use crate::io::Storage;
+use crate::segment::LogSegment;
+
+impl<S: Storage> Log<S> {
+    /// One retention pass (Kafka's `deleteOldSegments`): deletes, oldest first, whole
+    /// segments whose newest record is older than `retention.ms`, then while the log is
+    /// larger than `retention.bytes`, then those wholly below the log start offset. The
+    /// active segment is never deleted. Files are renamed to `.deleted` and removed; readers
+    /// holding them keep reading.
+    ///
+    /// # Errors
+    /// I/O errors (the log is then poisoned); [`Error::Closed`] or [`Error::Poisoned`].
+    pub fn apply_retention(&self) -> Result<RetentionReport> {
+        let mut w = self.writer.lock();
+        self.check_writable()?;
+        let now = self.clock.now_ms();
+        let segments = self.segments();
+        let deletable = segments.len().saturating_sub(1); // never the active segment
+        let mut n = 0;
+        if self.config.retention_ms >= 0 {
+            while n < deletable
+                && now.saturating_sub(segments[n].largest_timestamp()) > self.config.retention_ms
+            {
+                n += 1;
+            }
+        }
+        if self.config.retention_bytes >= 0 {
+            let mut total: u64 = segments[n..].iter().map(|s| s.size()).sum();
+            let limit = self.config.retention_bytes as u64;
+            while n < deletable
+                && total.saturating_sub(segments[n].size()) >= limit
+                && total > limit
+            {
+                total -= segments[n].size();
+                n += 1;
+            }
+        }
+        let start = self.log_start_offset();
+        while n < deletable && segments[n + 1].base_offset() <= start {
+            n += 1;
+        }
+        let report = self
+            .delete_prefix(&mut w.epochs, n)
+            .map_err(|e| self.poison(e))?;
+        Ok(report)
+    }
+
+    /// Raises the log start offset to `offset` (Kafka's DeleteRecords): reads below it fail
+    /// with [`Error::OffsetOutOfRange`], and whole segments below it are deleted now.
+    ///
+    /// # Errors
+    /// [`Error::OffsetOutOfRange`] if `offset` is past the log end; I/O errors.
+    pub fn delete_records_before(&self, offset: i64) -> Result<RetentionReport> {
+        let mut w = self.writer.lock();
+        self.check_writable()?;
+        let end = self.end_offset();
+        if offset > end {
+            return Err(Error::OffsetOutOfRange {
+                requested: offset,
+                log_start: self.log_start_offset(),
+                log_end: end,
+            });
+        }
+        self.log_start_offset.fetch_max(offset, Ordering::AcqRel);
+        let segments = self.segments();
+        let start = self.log_start_offset();
+        let mut n = 0;
+        while n + 1 < segments.len() && segments[n + 1].base_offset() <= start {
+            n += 1;
+        }
+        if w.epochs.truncate_from_start(start) {
+            self.write_epoch_checkpoint(&w.epochs)
+                .map_err(|e| self.poison(e))?;
+        }
+        self.delete_prefix(&mut w.epochs, n)
+            .map_err(|e| self.poison(e))
+    }
+
+    /// Deletes the oldest `n` segments. Writer lock held.
+    fn delete_prefix(
+        &self,
+        epochs: &mut super::LeaderEpochCache,
+        n: usize,
+    ) -> Result<RetentionReport> {
+        let segments = self.segments();
+        let mut report = RetentionReport {
+            log_start_offset: self.log_start_offset(),
+            ..Default::default()
+        };
+        if n == 0 {
+            return Ok(report);
+        }
+        let (gone, kept) = segments.split_at(n);
+        // Publish first: new readers no longer find the segments; old readers keep theirs.
+        self.publish_segments(kept.to_vec());
+        let new_start = kept.first().map_or(self.end_offset(), |s| s.base_offset());
+        self.log_start_offset.fetch_max(new_start, Ordering::AcqRel);
+        for segment in gone {
+            report.segments_deleted += 1;
+            report.bytes_deleted += segment.size();
+            segment.delete_files(&self.storage)?;
+            self.dir_dirty.store(true, Ordering::Release);
+        }
+        report.log_start_offset = self.log_start_offset();
+        if epochs.truncate_from_start(report.log_start_offset) {
+            self.write_epoch_checkpoint(epochs)?;
+        }
+        log::info!(
+            "{}: deleted {} segments ({} bytes); log start offset {}",
+            self.dir.display(),
+            report.segments_deleted,
+            report.bytes_deleted,
+            report.log_start_offset
+        );
+        Ok(report)
+    }
+
+    /// Removes every record at or after `offset` (Kafka's `truncateTo`). A batch holding
+    /// `offset` is removed whole, so the log may end below `offset` afterwards. Truncating
+    /// below the log start empties the log and restarts it at `offset`.
+    ///
+    /// Readers reading the removed range at the same moment may see an error or nothing;
+    /// they never see data from before the truncation mixed with data appended after it
+    /// without a CRC failure.
+    ///
+    /// # Errors
+    /// I/O errors (the log is then poisoned).
+    pub fn truncate_to(&self, offset: i64) -> Result<()> {
+        let mut w = self.writer.lock();
+        self.check_writable()?;
+        if offset >= self.end_offset() {
+            return Ok(());
+        }
+        let result = (|| -> Result<()> {
+            let segments = self.segments();
+            let now = self.clock.now_ms();
+            let keep = segments.partition_point(|s| s.base_offset() < offset);
+            let new_end;
+            if keep == 0 || offset < self.log_start_offset() {
+                // Nothing stays: start over at `offset`.
+                self.publish_segments(Vec::new());
+                for s in segments.iter() {
+                    s.delete_files(&self.storage)?;
+                }
+                let fresh = Arc::new(LogSegment::create(
+                    &self.storage,
+                    &self.dir,
+                    offset,
+                    Self::segment_config(&self.config),
+                    now,
+                )?);
+                self.publish_segments(vec![fresh]);
+                self.log_start_offset.store(offset, Ordering::Release);
+                new_end = offset;
+            } else {
+                let (kept, gone) = segments.split_at(keep);
+                self.publish_segments(kept.to_vec());
+                for s in gone {
+                    s.delete_files(&self.storage)?;
+                }
+                let last = &kept[keep - 1];
+                last.truncate_to(offset)?;
+                new_end = last.next_offset();
+            }
+            self.dir_dirty.store(true, Ordering::Release);
+            self.end_offset.store(new_end, Ordering::Release);
+            self.durable_offset.fetch_min(new_end, Ordering::AcqRel);
+            if w.epochs.truncate_from_end(new_end) {
+                self.write_epoch_checkpoint(&w.epochs)?;
+            }
+            log::info!("{}: truncated to offset {new_end}", self.dir.display());
+            Ok(())
+        })();
+        result.map_err(|e| self.poison(e))
+    }
+}

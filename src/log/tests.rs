@@ -1,0 +1,433 @@
+//! Unit tests of the partition log: appends and reads through rolls, reopen after clean and
+//! unclean shutdowns, the recovery rule, retention, truncation and lookups.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::config::{LogConfig, ManualClock};
+use crate::error::{Error, Result};
+use crate::record::{Record, TimestampType};
+use crate::Compression;
+
+fn small_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 4096,
+        index_interval_bytes: 256,
+        retention_ms: -1,
+        ..Default::default()
+    }
+}
+
+fn records(first: i64, n: usize, size: usize) -> Vec<Record> {
+    (0..n)
+        .map(|i| {
+            let v = format!("value-{}-", first + i as i64).repeat(size / 10 + 1);
+            Record::new(1_000 + first + i as i64, v.into_bytes())
+                .with_key(format!("k{}", (first + i as i64) % 7).into_bytes())
+        })
+        .collect()
+}
+
+fn open(
+    dir: &std::path::Path,
+    config: LogConfig,
+    clock: &ManualClock,
+    opts: LogOpenOptions,
+) -> Result<Log> {
+    Log::open(
+        dir,
+        config,
+        LogOpenOptions {
+            clock: Arc::new(clock.clone()),
+            ..opts
+        },
+    )
+}
+
+fn read_all(log: &Log, from: i64) -> Result<Vec<(i64, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let mut next = from;
+    loop {
+        let r = log.read(next, 1000)?;
+        if r.is_empty() {
+            break;
+        }
+        for rec in r.records() {
+            let rec = rec?;
+            out.push((rec.offset(), rec.value().unwrap_or_default().to_vec()));
+        }
+        next = r.next_offset();
+    }
+    Ok(out)
+}
+
+#[test]
+fn append_and_read_back_across_rolls_and_codecs() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+    let clock = ManualClock::new(1_000_000);
+    let log = open(
+        dir.path(),
+        small_config(),
+        &clock,
+        LogOpenOptions::default(),
+    )?;
+    let mut expected = Vec::new();
+    for (i, codec) in Compression::ALL.iter().cycle().take(40).enumerate() {
+        let batch = records(log.end_offset(), 1 + i % 5, 300);
+        let info = log.append(&batch, &AppendOptions::with_compression(*codec))?;
+        assert_eq!(info.first_offset, expected.len() as i64);
+        for r in &batch {
+            expected.push(r.value.clone().unwrap_or_default());
+        }
+    }
+    assert!(
+        log.segment_count() > 3,
+        "small segments roll: {}",
+        log.segment_count()
+    );
+    let got = read_all(&log, 0)?;
+    assert_eq!(got.len(), expected.len());
+    for (i, (offset, value)) in got.iter().enumerate() {
+        assert_eq!(*offset, i as i64);
+        assert_eq!(value, &expected[i]);
+    }
+    // Reading from the middle of a batch skips the records before the offset.
+    let mid = read_all(&log, 7)?;
+    assert_eq!(mid.first().map(|r| r.0), Some(7));
+    // At the end: nothing; past it: a typed error with the range.
+    assert!(log.read(log.end_offset(), 100)?.is_empty());
+    assert!(matches!(
+        log.read(log.end_offset() + 1, 100),
+        Err(Error::OffsetOutOfRange { log_start: 0, .. })
+    ));
+    let state = log.close()?;
+    assert_eq!(state.recovery_point, expected.len() as i64);
+    Ok(())
+}
+
+#[test]
+fn clean_reopen_scans_nothing_and_keeps_appending() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+    let clock = ManualClock::new(1_000_000);
+    let log = open(
+        dir.path(),
+        small_config(),
+        &clock,
+        LogOpenOptions::default(),
+    )?;
+    for i in 0..30 {
+        log.append(&records(i * 3, 3, 40), &AppendOptions::default())?;
+    }
+    let before = read_all(&log, 0)?;
+    let state = log.close()?;
+    let log = open(
+        dir.path(),
+        small_config(),
+        &clock,
+        LogOpenOptions {
+            recovery_point: Some(state.recovery_point),
+            clean_shutdown: true,
+            ..Default::default()
+        },
+    )?;
+    assert_eq!(log.recovery_report().segments_scanned, 0);
+    assert_eq!(log.end_offset(), 90);
+    assert_eq!(read_all(&log, 0)?, before);
+    let info = log.append(&records(90, 2, 40), &AppendOptions::default())?;
+    assert_eq!(info.first_offset, 90);
+    assert_eq!(read_all(&log, 0)?.len(), 92);
+    Ok(())
+}
+
+#[test]
+fn crash_cuts_a_torn_tail_and_nothing_else() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+    let clock = ManualClock::new(1_000_000);
+    let log = open(
+        dir.path(),
+        small_config(),
+        &clock,
+        LogOpenOptions::default(),
+    )?;
+    for i in 0..20 {
+        log.append(&records(i * 2, 2, 40), &AppendOptions::default())?;
+    }
+    log.flush()?;
+    let durable = log.durable_offset();
+    for i in 20..25 {
+        log.append(&records(i * 2, 2, 40), &AppendOptions::default())?;
+    }
+    let active = log
+        .segments()
+        .last()
+        .map(|s| (s.log_path(), s.size()))
+        .unwrap_or_default();
+    drop(log); // a crash: no close
+               // Tear the last batch in half.
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&active.0)
+        .map_err(|e| Error::io("open", &active.0, e))?;
+    f.set_len(active.1 - 20)
+        .map_err(|e| Error::io("set_len", &active.0, e))?;
+    let log = open(
+        dir.path(),
+        small_config(),
+        &clock,
+        LogOpenOptions {
+            recovery_point: Some(durable),
+            ..Default::default()
+        },
+    )?;
+    let report = log.recovery_report();
+    assert_eq!(report.cuts.len(), 1, "{report:?}");
+    assert!(!report.cuts[0].repaired);
+    assert_eq!(
+        log.end_offset(),
+        48,
+        "only the torn batch (offsets 48-49) is gone"
+    );
+    assert_eq!(read_all(&log, 0)?.len(), 48);
+    // A new epoch starts after the unclean open.
+    assert_eq!(log.leader_epoch(), 1);
+    let info = log.append(&records(48, 1, 40), &AppendOptions::default())?;
+    assert_eq!(info.first_offset, 48);
+    Ok(())
+}
+
+#[test]
+fn damage_below_the_recovery_point_is_corruption_unless_repairing() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+    let clock = ManualClock::new(1_000_000);
+    let log = open(
+        dir.path(),
+        small_config(),
+        &clock,
+        LogOpenOptions::default(),
+    )?;
+    for i in 0..10 {
+        log.append(&records(i, 1, 40), &AppendOptions::default())?;
+    }
+    log.flush()?;
+    let path = log.segments()[0].log_path();
+    drop(log);
+    let mut bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    bytes[200] ^= 0x40; // inside the second or third batch, under the CRC
+    std::fs::write(&path, &bytes).map_err(|e| Error::io("write", &path, e))?;
+    let opts = LogOpenOptions {
+        recovery_point: Some(10),
+        ..Default::default()
+    };
+    let err = open(dir.path(), small_config(), &clock, opts.clone())
+        .map(drop)
+        .unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains(".log"), "{err}");
+    let log = open(
+        dir.path(),
+        small_config(),
+        &clock,
+        LogOpenOptions {
+            repair: true,
+            ..opts
+        },
+    )?;
+    let cut = &log.recovery_report().cuts[0];
+    assert!(cut.repaired);
+    assert!(log.end_offset() < 10);
+    Ok(())
+}
+
+#[test]
+fn retention_by_size_and_time_deletes_whole_old_segments() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+    let clock = ManualClock::new(10_000);
+    let config = LogConfig {
+        retention_bytes: 8192,
+        retention_ms: 60_000,
+        ..small_config()
+    };
+    let log = open(dir.path(), config, &clock, LogOpenOptions::default())?;
+    for i in 0..100 {
+        log.append(&records(i, 1, 200), &AppendOptions::default())?;
+    }
+    let segments = log.segment_count();
+    let report = log.apply_retention()?;
+    assert!(report.segments_deleted > 0);
+    assert!(log.size_bytes() <= 8192 + 4096);
+    assert_eq!(
+        log.segment_count(),
+        segments - report.segments_deleted as usize
+    );
+    assert_eq!(log.log_start_offset(), log.segment_base_offsets()[0]);
+    assert!(matches!(
+        log.read(0, 100),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
+    // Record timestamps are ~1_000..1_100: far older than 60 s at clock 10_000 + 60_000.
+    clock.advance(60_001);
+    log.apply_retention()?;
+    assert_eq!(log.segment_count(), 1, "only the active segment stays");
+    Ok(())
+}
+
+#[test]
+fn delete_records_before_and_truncate_to() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+    let clock = ManualClock::new(10_000);
+    let log = open(
+        dir.path(),
+        small_config(),
+        &clock,
+        LogOpenOptions::default(),
+    )?;
+    for i in 0..50 {
+        log.append(&records(i * 2, 2, 60), &AppendOptions::default())?;
+    }
+    log.delete_records_before(31)?;
+    assert_eq!(log.log_start_offset(), 31);
+    assert!(matches!(
+        log.read(30, 100),
+        Err(Error::OffsetOutOfRange {
+            requested: 30,
+            log_start: 31,
+            ..
+        })
+    ));
+    assert_eq!(read_all(&log, 31)?.first().map(|r| r.0), Some(31));
+    log.truncate_to(61)?;
+    assert_eq!(log.end_offset(), 60, "the batch holding 60-61 goes whole");
+    let info = log.append(&records(60, 1, 60), &AppendOptions::default())?;
+    assert_eq!(info.first_offset, 60);
+    assert_eq!(read_all(&log, 31)?.len(), 30);
+    Ok(())
+}
+
+#[test]
+fn offset_for_timestamp_finds_the_first_record_at_or_after() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+    let clock = ManualClock::new(10_000);
+    let log = open(
+        dir.path(),
+        small_config(),
+        &clock,
+        LogOpenOptions::default(),
+    )?;
+    for i in 0..40 {
+        log.append(&records(i * 3, 3, 60), &AppendOptions::default())?;
+    }
+    // Record at offset o has timestamp 1000 + o.
+    assert_eq!(log.offset_for_timestamp(1000 + 50)?, Some((50, 1050)));
+    assert_eq!(log.offset_for_timestamp(0)?, Some((0, 1000)));
+    assert_eq!(log.offset_for_timestamp(5000)?, None);
+    Ok(())
+}
+
+#[test]
+fn read_raw_copies_whole_batches_by_kernel() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+    let clock = ManualClock::new(10_000);
+    let log = open(
+        dir.path(),
+        LogConfig::default(),
+        &clock,
+        LogOpenOptions::default(),
+    )?;
+    for i in 0..10 {
+        log.append(
+            &records(i, 1, 100),
+            &AppendOptions::with_compression(Compression::Lz4),
+        )?;
+    }
+    let slice = log.read_raw(3, 1 << 20)?;
+    let out_path = dir.path().join("out.bin");
+    let out = std::fs::File::create(&out_path).map_err(|e| Error::io("create", &out_path, e))?;
+    assert_eq!(slice.copy_to(&out)?, slice.len());
+    let copied = std::fs::read(&out_path).map_err(|e| Error::io("read", &out_path, e))?;
+    assert_eq!(copied, slice.to_vec()?);
+    assert_eq!(copied, log.read(3, 1 << 20)?.bytes());
+    // Through a pipe (sendfile), and through Read.
+    let mut via_read = Vec::new();
+    std::io::Read::read_to_end(&mut log.read_raw(3, 1 << 20)?, &mut via_read)
+        .map_err(|e| Error::io("read", "slice", e))?;
+    assert_eq!(via_read, copied);
+    Ok(())
+}
+
+#[test]
+fn wait_for_wakes_on_append() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+    let log = Arc::new(Log::open(
+        dir.path(),
+        LogConfig::default(),
+        LogOpenOptions::default(),
+    )?);
+    assert!(!log.wait_for(0, Duration::from_millis(10)));
+    let l2 = Arc::clone(&log);
+    let t = std::thread::spawn(move || l2.wait_for(0, Duration::from_secs(10)));
+    std::thread::sleep(Duration::from_millis(20));
+    log.append(&records(0, 1, 10), &AppendOptions::default())?;
+    assert!(t.join().unwrap_or(false));
+    Ok(())
+}
+
+#[test]
+fn limits_and_log_append_time() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+    let clock = ManualClock::new(777_000);
+    let config = LogConfig {
+        max_message_bytes: 500,
+        message_timestamp_type: TimestampType::LogAppendTime,
+        ..small_config()
+    };
+    let log = open(dir.path(), config, &clock, LogOpenOptions::default())?;
+    assert!(matches!(
+        log.append(&records(0, 10, 100), &AppendOptions::default()),
+        Err(Error::RecordTooLarge { max: 500, .. })
+    ));
+    let info = log.append(&records(0, 2, 10), &AppendOptions::default())?;
+    assert_eq!(info.append_time, 777_000);
+    let r = log.read(0, 1000)?;
+    for rec in r.records() {
+        assert_eq!(rec?.timestamp(), 777_000);
+    }
+    Ok(())
+}
+
+#[test]
+fn index_entries_follow_kafkas_rule() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+    let clock = ManualClock::new(10_000);
+    let config = LogConfig {
+        index_interval_bytes: 4096,
+        ..LogConfig::default()
+    };
+    let log = open(dir.path(), config, &clock, LogOpenOptions::default())?;
+    let mut positions = Vec::new();
+    let mut pos = 0u64;
+    for i in 0..60 {
+        let info = log.append(&records(i, 1, 300), &AppendOptions::default())?;
+        positions.push((info.last_offset, pos, info.size));
+        pos += u64::from(info.size);
+    }
+    // Model Kafka's LogSegment.append: an entry when bytes since the last entry > 4096,
+    // checked before adding the batch.
+    let mut want = Vec::new();
+    let mut since = 0u64;
+    for &(last, position, size) in &positions {
+        if since > 4096 {
+            want.push((last, position as u32));
+            since = 0;
+        }
+        since += u64::from(size);
+    }
+    let got: Vec<_> = log.segments()[0]
+        .offset_index()
+        .entries()
+        .iter()
+        .map(|e| (e.offset, e.position))
+        .collect();
+    assert_eq!(got, want);
+    Ok(())
+}

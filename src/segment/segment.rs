@@ -1,0 +1,725 @@
+//! [`LogSegment`]: one `.log` file with its `.index` and `.timeindex`.
+//!
+//! A segment is written by one writer (the owning log holds its lock) and read by any number
+//! of readers at once. Readers never go past [`LogSegment::size`], which the writer raises
+//! only after a whole batch is in the file, so a reader never sees a partial batch.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::batch_info::{BatchInfo, HEADER_PEEK_BYTES};
+use super::file_name::{FileKind, FileSuffix, SegmentFileName};
+use super::offset_index::{IndexEntry, OffsetIndex};
+use super::time_index::{TimeIndex, TimeIndexEntry};
+use crate::error::{Corruption, Error, Result};
+use crate::io::{IndexAccess, OpenMode, StdFs, Storage, StorageFile};
+use crate::record::Batch;
+
+/// Settings a segment needs from its log's config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentConfig {
+    /// `segment.index.bytes`.
+    pub index_bytes: u32,
+    /// `index.interval.bytes`.
+    pub index_interval_bytes: u32,
+}
+
+/// One segment of a partition log.
+#[derive(Debug)]
+pub struct LogSegment<S: Storage = StdFs> {
+    base_offset: i64,
+    dir: PathBuf,
+    log: Arc<S::File>,
+    index: OffsetIndex<S>,
+    time_index: TimeIndex<S>,
+    config: SegmentConfig,
+    /// Bytes of complete batches. Readers read below it only.
+    size: AtomicU64,
+    /// Offset after the last batch; the base offset while empty.
+    next_offset: AtomicI64,
+    /// Largest batch MaxTimestamp so far, and the last offset of that batch.
+    max_timestamp: AtomicI64,
+    offset_of_max_timestamp: AtomicI64,
+    /// The timestamp `segment.ms` counts from: the first batch's MaxTimestamp, or the
+    /// creation time when that is unknown.
+    rolling_timestamp: AtomicI64,
+    /// When this segment was created or opened (clock ms): the age of a segment without
+    /// timestamps.
+    opened_ms: i64,
+    /// Writer only: log bytes since the last offset-index entry.
+    bytes_since_index_entry: AtomicU64,
+    /// Writer only: bytes written but not yet fsynced.
+    dirty: AtomicBool,
+}
+
+impl<S: Storage> LogSegment<S> {
+    /// Creates the files of a new, empty segment at `base_offset` in `dir`.
+    ///
+    /// # Errors
+    /// I/O errors, `AlreadyExists` if the segment exists.
+    pub fn create(
+        storage: &S,
+        dir: &Path,
+        base_offset: i64,
+        config: SegmentConfig,
+        now_ms: i64,
+    ) -> Result<Self> {
+        let name = SegmentFileName::new(base_offset, FileKind::Log)?;
+        let log = storage.open(&name.path_in(dir), OpenMode::CreateNew)?;
+        let index_bytes = u64::from(config.index_bytes);
+        let index = OffsetIndex::create(
+            storage,
+            &name.with_kind(FileKind::Index).path_in(dir),
+            base_offset,
+            index_bytes,
+        )?;
+        let time_index = TimeIndex::create(
+            storage,
+            &name.with_kind(FileKind::TimeIndex).path_in(dir),
+            base_offset,
+            index_bytes,
+        )?;
+        Ok(Self::assemble(
+            storage,
+            dir,
+            base_offset,
+            log,
+            index,
+            time_index,
+            config,
+            0,
+            now_ms,
+        ))
+    }
+
+    /// Opens an existing segment. Indexes are opened as they are; the caller checks them
+    /// ([`indexes_look_sane`](Self::indexes_look_sane)) and recovers the segment if they are
+    /// missing or damaged. Missing index files are created empty (and must then be rebuilt).
+    ///
+    /// # Errors
+    /// I/O errors; the `.log` must exist.
+    pub fn open(
+        storage: &S,
+        dir: &Path,
+        base_offset: i64,
+        config: SegmentConfig,
+        now_ms: i64,
+        writable: bool,
+    ) -> Result<(Self, bool)> {
+        let name = SegmentFileName::new(base_offset, FileKind::Log)?;
+        let mode = if writable {
+            OpenMode::ReadWrite
+        } else {
+            OpenMode::ReadOnly
+        };
+        let log = storage.open(&name.path_in(dir), mode)?;
+        let size = log.size()?;
+        let access = if writable {
+            IndexAccess::ReadWrite
+        } else {
+            IndexAccess::ReadOnly
+        };
+        let index_bytes = u64::from(config.index_bytes);
+        let index_path = name.with_kind(FileKind::Index).path_in(dir);
+        let time_path = name.with_kind(FileKind::TimeIndex).path_in(dir);
+        let mut missing = false;
+        let index = if storage.exists(&index_path)? {
+            OffsetIndex::open(storage, &index_path, base_offset, index_bytes, access)?
+        } else if writable {
+            missing = true;
+            OffsetIndex::create(storage, &index_path, base_offset, index_bytes)?
+        } else {
+            return Err(Error::InvalidLayout {
+                path: index_path,
+                reason: "offset index is missing".into(),
+            });
+        };
+        let time_index = if storage.exists(&time_path)? {
+            TimeIndex::open(storage, &time_path, base_offset, index_bytes, access)?
+        } else if writable {
+            // Kafka recreates a missing time index empty; it is rebuilt with the segment.
+            missing = true;
+            TimeIndex::create(storage, &time_path, base_offset, index_bytes)?
+        } else {
+            return Err(Error::InvalidLayout {
+                path: time_path,
+                reason: "time index is missing".into(),
+            });
+        };
+        let seg = Self::assemble(
+            storage,
+            dir,
+            base_offset,
+            log,
+            index,
+            time_index,
+            config,
+            size,
+            now_ms,
+        );
+        Ok((seg, missing))
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "a private constructor of every field"
+    )]
+    fn assemble(
+        _storage: &S,
+        dir: &Path,
+        base_offset: i64,
+        log: S::File,
+        index: OffsetIndex<S>,
+        time_index: TimeIndex<S>,
+        config: SegmentConfig,
+        size: u64,
+        now_ms: i64,
+    ) -> Self {
+        LogSegment {
+            base_offset,
+            dir: dir.to_path_buf(),
+            log: Arc::new(log),
+            index,
+            time_index,
+            config,
+            size: AtomicU64::new(size),
+            next_offset: AtomicI64::new(base_offset),
+            max_timestamp: AtomicI64::new(-1),
+            offset_of_max_timestamp: AtomicI64::new(base_offset),
+            rolling_timestamp: AtomicI64::new(-1),
+            opened_ms: now_ms,
+            bytes_since_index_entry: AtomicU64::new(0),
+            dirty: AtomicBool::new(false),
+        }
+    }
+
+    /// The segment's base offset.
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    /// Bytes of complete batches in the `.log`.
+    pub fn size(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+
+    /// Offset after the last batch (the base offset while empty).
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset.load(Ordering::Acquire)
+    }
+
+    /// The largest MaxTimestamp of the segment's batches, -1 if none has one.
+    pub fn max_timestamp(&self) -> i64 {
+        self.max_timestamp.load(Ordering::Acquire)
+    }
+
+    /// When the segment's newest data was written as far as retention is concerned: its max
+    /// timestamp, or for a segment without timestamps the time it was opened.
+    pub fn largest_timestamp(&self) -> i64 {
+        let t = self.max_timestamp();
+        if t >= 0 {
+            t
+        } else {
+            self.opened_ms
+        }
+    }
+
+    /// The time `segment.ms` counts from: when the first batch was appended, or for a segment
+    /// loaded from disk its first batch's timestamp (never later than when it was opened).
+    ///
+    /// Kafka counts from the first batch's timestamp even for new appends, so producers
+    /// sending old timestamps make it roll on every append; tidelog counts appends by the
+    /// clock.
+    pub fn rolling_timestamp(&self) -> i64 {
+        let t = self.rolling_timestamp.load(Ordering::Acquire);
+        if t >= 0 {
+            t
+        } else {
+            self.opened_ms
+        }
+    }
+
+    /// The `.log` file, shared with readers.
+    pub fn log_file(&self) -> &Arc<S::File> {
+        &self.log
+    }
+
+    /// Path of the `.log` file.
+    pub fn log_path(&self) -> PathBuf {
+        self.file_name(FileKind::Log).path_in(&self.dir)
+    }
+
+    fn file_name(&self, kind: FileKind) -> SegmentFileName {
+        // The base offset was validated (non-negative) when the segment was created or parsed.
+        SegmentFileName::new(self.base_offset, kind).unwrap_or_else(|_| {
+            SegmentFileName::parse("0.log").unwrap_or_else(|| unreachable!("a valid literal"))
+        })
+    }
+
+    /// The offset index.
+    pub fn offset_index(&self) -> &OffsetIndex<S> {
+        &self.index
+    }
+
+    /// The time index.
+    pub fn time_index(&self) -> &TimeIndex<S> {
+        &self.time_index
+    }
+
+    /// True if either index cannot take another entry (a reason to roll).
+    pub fn indexes_full(&self) -> bool {
+        self.index.is_full() || self.time_index.is_full()
+    }
+
+    /// Kafka's index sanity checks plus: every offset index position lies inside the file.
+    pub fn indexes_look_sane(&self) -> bool {
+        let size = self.size();
+        self.index.sanity_check().is_ok()
+            && self.time_index.sanity_check().is_ok()
+            && self
+                .index
+                .last_entry()
+                .is_none_or(|e| u64::from(e.position) < size.max(1))
+    }
+
+    /// True if data was appended since the last [`flush`](Self::flush).
+    pub fn is_dirty(&self) -> bool {
+        self.dirty.load(Ordering::Acquire)
+    }
+
+    /// Appends one complete, validated batch whose header is `info`. Writer only.
+    ///
+    /// # Errors
+    /// I/O errors (the segment's published size is then unchanged) and index errors.
+    /// `now_ms` starts the segment's `segment.ms` clock when this is its first batch.
+    pub fn append(&self, batch: &[u8], info: &BatchInfo, now_ms: i64) -> Result<()> {
+        let position = self.size.load(Ordering::Relaxed);
+        if self.rolling_timestamp.load(Ordering::Relaxed) < 0 {
+            self.rolling_timestamp.store(now_ms, Ordering::Release);
+        }
+        debug_assert_eq!(info.position, position);
+        self.log.write_all_at(batch, position)?;
+        self.dirty.store(true, Ordering::Release);
+        self.index_batch(info)?;
+        self.size
+            .store(position + batch.len() as u64, Ordering::Release);
+        self.next_offset
+            .store(info.next_offset(), Ordering::Release);
+        Ok(())
+    }
+
+    /// Applies Kafka's index rule for one batch (as `LogSegment.append` and `recover` do):
+    /// an entry for the batch whose start lies more than `index.interval.bytes` after the
+    /// last indexed batch's start, mapping its LAST offset to its START position.
+    fn index_batch(&self, info: &BatchInfo) -> Result<()> {
+        if info.max_timestamp > self.max_timestamp.load(Ordering::Relaxed) {
+            self.max_timestamp
+                .store(info.max_timestamp, Ordering::Release);
+            self.offset_of_max_timestamp
+                .store(info.last_offset, Ordering::Release);
+        }
+        let since = self.bytes_since_index_entry.load(Ordering::Relaxed);
+        if since > u64::from(self.config.index_interval_bytes) {
+            self.index.append(IndexEntry {
+                offset: info.last_offset,
+                position: info.position as u32,
+            })?;
+            self.time_index.maybe_append(
+                TimeIndexEntry {
+                    timestamp: self.max_timestamp.load(Ordering::Relaxed),
+                    offset: self.offset_of_max_timestamp.load(Ordering::Relaxed),
+                },
+                false,
+            )?;
+            self.bytes_since_index_entry
+                .store(u64::from(info.size), Ordering::Relaxed);
+        } else {
+            self.bytes_since_index_entry
+                .store(since + u64::from(info.size), Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Reads up to `buf.len()` bytes at `position`, never past the published size.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn read_at(&self, buf: &mut [u8], position: u64) -> Result<usize> {
+        let size = self.size();
+        if position >= size {
+            return Ok(0);
+        }
+        let n = buf.len().min((size - position) as usize);
+        let mut done = 0;
+        while done < n {
+            let got = self
+                .log
+                .read_at(&mut buf[done..n], position + done as u64)?;
+            if got == 0 {
+                break; // the file was truncated under us
+            }
+            done += got;
+        }
+        Ok(done)
+    }
+
+    /// The header of the batch at `position`, or `None` at or past `end`.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] with this file's path if no valid header is there.
+    pub fn header_at(&self, position: u64, end: u64) -> Result<Option<BatchInfo>> {
+        if position >= end {
+            return Ok(None);
+        }
+        let mut buf = [0u8; HEADER_PEEK_BYTES];
+        let want = HEADER_PEEK_BYTES.min((end - position) as usize);
+        let n = self.read_at(&mut buf[..want], position)?;
+        BatchInfo::peek(&buf[..n], position, end - position)
+            .map(Some)
+            .map_err(|e| e.at_path(self.log_path()))
+    }
+
+    /// The first batch whose last offset is `>= target`, searching from the index, below
+    /// `end`. `None` if every batch below `end` ends before `target`.
+    ///
+    /// An index hit is checked by reading the batch header it points at; if that is not a
+    /// valid batch start with a base offset at most the indexed one, the walk starts from the
+    /// beginning of the file instead (indexes are advisory).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] if the file holds no valid batch on the way.
+    pub fn find_batch(&self, target: i64, end: u64) -> Result<Option<BatchInfo>> {
+        let hit = self.index.lookup(target);
+        let mut position = u64::from(hit.position);
+        if position != 0 {
+            let trusted = matches!(
+                self.header_at(position, end),
+                Ok(Some(info)) if info.base_offset <= hit.offset && info.last_offset <= hit.offset
+            );
+            if !trusted {
+                log::warn!(
+                    "{}: offset index entry {hit:?} does not point at a batch; scanning",
+                    self.index.path().display()
+                );
+                position = 0;
+            }
+        }
+        while let Some(info) = self.header_at(position, end)? {
+            if info.last_offset >= target {
+                return Ok(Some(info));
+            }
+            position = info.end();
+        }
+        Ok(None)
+    }
+
+    /// Scans and validates every batch from `from` (a batch start), rebuilding both indexes
+    /// from scratch, as Kafka's `LogSegment.recover` does. Stops at the first invalid batch
+    /// and reports it; the caller decides whether to cut there. `check` sees each valid
+    /// batch's header in order and may reject it (offset ordering across segments).
+    ///
+    /// # Errors
+    /// I/O errors. Invalid data is not an error here: it is the returned stop.
+    pub fn recover(
+        &self,
+        mut check: impl FnMut(&BatchInfo) -> std::result::Result<(), Corruption>,
+    ) -> Result<ScanOutcome> {
+        self.index.truncate_all()?;
+        self.time_index.truncate_all()?;
+        self.max_timestamp.store(-1, Ordering::Release);
+        self.offset_of_max_timestamp
+            .store(self.base_offset, Ordering::Release);
+        self.rolling_timestamp.store(-1, Ordering::Release);
+        self.bytes_since_index_entry.store(0, Ordering::Relaxed);
+        let file_len = self.log.size()?;
+        let mut outcome = ScanOutcome {
+            valid_bytes: 0,
+            next_offset: self.base_offset,
+            batches: 0,
+            stop: None,
+            epochs: Vec::new(),
+        };
+        let mut window = Window::default();
+        loop {
+            let pos = outcome.valid_bytes;
+            if pos >= file_len {
+                break;
+            }
+            let remaining = file_len - pos;
+            let bytes = window.batch_at(&*self.log, pos, remaining)?;
+            let verdict = Batch::parse(bytes)
+                .map_err(|e| e.at_position(pos))
+                .and_then(|batch| {
+                    let info = BatchInfo::peek(batch.as_bytes(), pos, remaining)?;
+                    check(&info).map_err(|kind| Error::corrupt(kind).at_position(pos))?;
+                    if info.last_offset.saturating_sub(self.base_offset) > i64::from(i32::MAX)
+                        || info.base_offset < self.base_offset
+                    {
+                        return Err(Error::corrupt(Corruption::Offsets {
+                            reason: format!(
+                                "batch offsets {}..={} do not fit segment base {}",
+                                info.base_offset, info.last_offset, self.base_offset
+                            ),
+                        })
+                        .at_position(pos));
+                    }
+                    Ok(info)
+                });
+            match verdict {
+                Ok(info) => {
+                    if outcome.batches == 0 && info.max_timestamp >= 0 {
+                        self.rolling_timestamp
+                            .store(info.max_timestamp.min(self.opened_ms), Ordering::Release);
+                    }
+                    self.index_batch(&info)?;
+                    if info.leader_epoch >= 0 {
+                        outcome.epochs.push((info.leader_epoch, info.base_offset));
+                    }
+                    outcome.valid_bytes = info.end();
+                    outcome.next_offset = info.next_offset();
+                    outcome.batches += 1;
+                }
+                Err(e) => {
+                    outcome.stop = Some(e.at_path(self.log_path()));
+                    break;
+                }
+            }
+        }
+        self.size.store(outcome.valid_bytes, Ordering::Release);
+        self.next_offset
+            .store(outcome.next_offset, Ordering::Release);
+        Ok(outcome)
+    }
+
+    /// Trusts the indexes and finds the end by walking batch headers from the last offset
+    /// index entry: the open path after a clean shutdown, which reads only the tail.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] if a header on the way is invalid (the caller then recovers the
+    /// segment).
+    pub fn load_clean(&self) -> Result<()> {
+        let size = self.size();
+        let start = self.index.last_entry().map_or(0, |e| u64::from(e.position));
+        let mut position = start;
+        let mut next = self.base_offset;
+        let mut bytes_since = 0u64;
+        while let Some(info) = self.header_at(position, size)? {
+            next = info.next_offset();
+            bytes_since = if position == start && start != 0 {
+                u64::from(info.size)
+            } else {
+                bytes_since + u64::from(info.size)
+            };
+            position = info.end();
+        }
+        if position != size {
+            return Err(Error::corrupt(Corruption::Truncated {
+                needed: size,
+                available: position,
+            })
+            .at_path(self.log_path()));
+        }
+        self.next_offset.store(next, Ordering::Release);
+        self.bytes_since_index_entry
+            .store(bytes_since, Ordering::Relaxed);
+        if let Some(last) = self.time_index.last_entry() {
+            self.max_timestamp.store(last.timestamp, Ordering::Release);
+            self.offset_of_max_timestamp
+                .store(last.offset, Ordering::Release);
+        }
+        if self.size() > 0 {
+            // The first batch's timestamp drives `segment.ms`.
+            if let Some(first) = self.header_at(0, size)? {
+                if first.max_timestamp >= 0 {
+                    self.rolling_timestamp
+                        .store(first.max_timestamp.min(self.opened_ms), Ordering::Release);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Cuts the segment so that it ends before the batch containing `offset` (Kafka's
+    /// `LogSegment.truncateTo`): that batch and all later ones go. Returns bytes removed.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn truncate_to(&self, offset: i64) -> Result<u64> {
+        let size = self.size();
+        let Some(info) = self.find_batch(offset, size)? else {
+            return Ok(0);
+        };
+        self.truncate_at(info.position, info.base_offset)
+    }
+
+    /// Cuts the file at `position` (a batch start) whose batch begins at `next_offset`.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn truncate_at(&self, position: u64, next_offset: i64) -> Result<u64> {
+        let size = self.log.size()?;
+        self.index.truncate_to(next_offset)?;
+        self.time_index.truncate_to(next_offset)?;
+        // Publish the smaller size before cutting the file, so readers stop short of it.
+        self.size.store(position, Ordering::Release);
+        self.next_offset
+            .store(next_offset.max(self.base_offset), Ordering::Release);
+        self.log.set_len(position)?;
+        self.dirty.store(true, Ordering::Release);
+        // Recompute what the cut may have removed from the running state.
+        let (max_ts, off) = self
+            .time_index
+            .last_entry()
+            .map_or((-1, self.base_offset), |e| (e.timestamp, e.offset));
+        self.max_timestamp.store(max_ts, Ordering::Release);
+        self.offset_of_max_timestamp.store(off, Ordering::Release);
+        let last_indexed = self.index.last_entry().map_or(0, |e| u64::from(e.position));
+        self.bytes_since_index_entry
+            .store(position.saturating_sub(last_indexed), Ordering::Relaxed);
+        if position == 0 {
+            self.rolling_timestamp.store(-1, Ordering::Release);
+        }
+        Ok(size.saturating_sub(position))
+    }
+
+    /// fdatasyncs the `.log` and both indexes if anything changed since the last flush.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn flush(&self) -> Result<()> {
+        if self.dirty.swap(false, Ordering::AcqRel) {
+            let res = self
+                .log
+                .sync_data()
+                .and_then(|()| self.index.sync())
+                .and_then(|()| self.time_index.sync());
+            if res.is_err() {
+                self.dirty.store(true, Ordering::Release);
+            }
+            res?;
+        }
+        Ok(())
+    }
+
+    /// What Kafka does when a segment stops being the active one (`onBecomeInactiveSegment`)
+    /// or on close: a final time-index entry for the max timestamp, and both indexes trimmed
+    /// to their entries.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn seal(&self) -> Result<()> {
+        let max = self.max_timestamp();
+        if max >= 0 {
+            self.time_index.maybe_append(
+                TimeIndexEntry {
+                    timestamp: max,
+                    offset: self.offset_of_max_timestamp.load(Ordering::Acquire),
+                },
+                true,
+            )?;
+        }
+        self.index.trim_to_valid_size()?;
+        self.time_index.trim_to_valid_size()?;
+        self.dirty.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Renames the segment's files to `.deleted`, then removes them. Readers holding the
+    /// segment keep reading through their open handle.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn delete_files(&self, storage: &S) -> Result<()> {
+        for kind in [
+            FileKind::Log,
+            FileKind::Index,
+            FileKind::TimeIndex,
+            FileKind::TxnIndex,
+        ] {
+            let name = self.file_name(kind);
+            let from = name.path_in(&self.dir);
+            if !storage.exists(&from)? {
+                continue;
+            }
+            let to = name.with_suffix(FileSuffix::Deleted).path_in(&self.dir);
+            storage.rename(&from, &to)?;
+            storage.remove_file(&to)?;
+        }
+        Ok(())
+    }
+}
+
+/// A read-ahead buffer over a file for sequential batch scans: one large positional read
+/// per megabyte instead of one per batch.
+#[derive(Debug, Default)]
+struct Window {
+    buf: Vec<u8>,
+    start: u64,
+}
+
+impl Window {
+    const CHUNK: usize = 1 << 20;
+
+    /// The bytes from `pos` (a batch start) holding at least the whole batch there, as far
+    /// as its Length field claims and the file (`remaining` bytes from `pos`) allows.
+    fn batch_at<F: StorageFile>(&mut self, file: &F, pos: u64, remaining: u64) -> Result<&[u8]> {
+        let have = |w: &Window| {
+            (pos >= w.start)
+                .then(|| w.buf.len().saturating_sub((pos - w.start) as usize))
+                .unwrap_or(0)
+        };
+        if have(self) < 12.min(remaining as usize) {
+            self.fill(file, pos, Self::CHUNK.min(remaining as usize))?;
+        }
+        let off = (pos - self.start) as usize;
+        let claimed = self
+            .buf
+            .get(off + 8..off + 12)
+            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        if let Some(len) = claimed.filter(|&l| l >= 0) {
+            let need = 12 + len as u64;
+            // A batch claiming more than the file holds is torn or corrupt: reading further
+            // would not help, and the parser reports it from what is here.
+            if need <= remaining && have(self) < need as usize {
+                self.fill(
+                    file,
+                    pos,
+                    (need as usize).max(Self::CHUNK.min(remaining as usize)),
+                )?;
+            }
+        }
+        let off = (pos - self.start) as usize;
+        Ok(self.buf.get(off..).unwrap_or_default())
+    }
+
+    fn fill<F: StorageFile>(&mut self, file: &F, pos: u64, len: usize) -> Result<()> {
+        self.buf.resize(len, 0);
+        let mut done = 0;
+        while done < len {
+            let n = file.read_at(&mut self.buf[done..], pos + done as u64)?;
+            if n == 0 {
+                break;
+            }
+            done += n;
+        }
+        self.buf.truncate(done);
+        self.start = pos;
+        Ok(())
+    }
+}
+
+/// What [`LogSegment::recover`] found.
+#[derive(Debug)]
+pub struct ScanOutcome {
+    /// Bytes of valid batches from the start of the file.
+    pub valid_bytes: u64,
+    /// Offset after the last valid batch.
+    pub next_offset: i64,
+    /// Valid batches seen.
+    pub batches: u64,
+    /// The first invalid batch, if the scan stopped before the end of the file.
+    pub stop: Option<Error>,
+    /// `(leader epoch, base offset)` of every valid batch with an epoch, in order.
+    pub epochs: Vec<(i32, i64)>,
+}
