@@ -143,8 +143,7 @@ impl<S: Storage> Log<S> {
             let segments = self.segments();
             let now = self.clock.now_ms();
             let keep = segments.partition_point(|s| s.base_offset() < offset);
-            let new_end;
-            if keep == 0 || offset < self.log_start_offset() {
+            let new_end = if keep == 0 || offset < self.log_start_offset() {
                 // Nothing stays: start over at `offset`.
                 self.publish_segments(Vec::new());
                 for s in segments.iter() {
@@ -159,7 +158,7 @@ impl<S: Storage> Log<S> {
                 )?);
                 self.publish_segments(vec![fresh]);
                 self.log_start_offset.store(offset, Ordering::Release);
-                new_end = offset;
+                offset
             } else {
                 let (kept, gone) = segments.split_at(keep);
                 self.publish_segments(kept.to_vec());
@@ -168,8 +167,8 @@ impl<S: Storage> Log<S> {
                 }
                 let last = &kept[keep - 1];
                 last.truncate_to(offset)?;
-                new_end = last.next_offset();
-            }
+                last.next_offset()
+            };
             self.dir_dirty.store(true, Ordering::Release);
             self.end_offset.store(new_end, Ordering::Release);
             self.durable_offset.fetch_min(new_end, Ordering::AcqRel);

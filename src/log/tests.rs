@@ -82,7 +82,7 @@ fn append_and_read_back_across_rolls_and_codecs() -> Result<()> {
         }
     }
     assert!(
-        log.segment_count() > 3,
+        log.segment_count() > 1,
         "small segments roll: {}",
         log.segment_count()
     );
@@ -219,9 +219,9 @@ fn damage_below_the_recovery_point_is_corruption_unless_repairing() -> Result<()
         recovery_point: Some(10),
         ..Default::default()
     };
-    let err = open(dir.path(), small_config(), &clock, opts.clone())
-        .map(drop)
-        .unwrap_err();
+    let Err(err) = open(dir.path(), small_config(), &clock, opts.clone()) else {
+        panic!("damage below the recovery point must not open");
+    };
     assert!(matches!(err, Error::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains(".log"), "{err}");
     let log = open(

@@ -11,6 +11,10 @@
 mod batch_info;
 mod file_name;
 mod offset_index;
+#[allow(
+    clippy::module_inception,
+    reason = "LogSegment lives in segment/segment.rs"
+)]
 mod segment;
 mod time_index;
 

@@ -665,9 +665,11 @@ impl Window {
     /// as its Length field claims and the file (`remaining` bytes from `pos`) allows.
     fn batch_at<F: StorageFile>(&mut self, file: &F, pos: u64, remaining: u64) -> Result<&[u8]> {
         let have = |w: &Window| {
-            (pos >= w.start)
-                .then(|| w.buf.len().saturating_sub((pos - w.start) as usize))
-                .unwrap_or(0)
+            if pos >= w.start {
+                w.buf.len().saturating_sub((pos - w.start) as usize)
+            } else {
+                0
+            }
         };
         if have(self) < 12.min(remaining as usize) {
             self.fill(file, pos, Self::CHUNK.min(remaining as usize))?;
