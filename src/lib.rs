@@ -16,25 +16,42 @@
 //! |---|---|---|
 //! | format | [`record`], [`compression`] | Kafka record batches as bytes and values; no I/O |
 //! | files | [`io`], [`segment`], [`checkpoint`] | the file-system seam; one segment's files; checkpoints |
+//! | partition | [`log`] | [`log::Log`]: segments, append, read, roll, flush, retention, recovery |
 //! | shared | [`error`], [`config`] | one [`Error`] type; config structs with Kafka's names |
 //!
 //! # Quickstart
 //!
 //! ```
-//! use tidelog::record::{BatchBuilder, BatchOptions, RecordBatch, DEFAULT_MAX_DECOMPRESSED_BYTES};
+//! use tidelog::config::LogConfig;
+//! use tidelog::log::{AppendOptions, Log, LogOpenOptions};
+//! use tidelog::record::Record;
 //! use tidelog::Compression;
+//! # let dir = tempfile::tempdir()?;
 //!
-//! let mut builder = BatchBuilder::new(BatchOptions::with_compression(Compression::Lz4));
-//! builder.append(1_700_000_000_000, Some(b"key"), Some(b"value"), &[])?;
-//! let bytes = builder.finish()?;
+//! // One partition: a Kafka partition directory of segments.
+//! let log = Log::open(dir.path().join("orders-0"), LogConfig::default(), LogOpenOptions::default())?;
+//! let records = [Record::new(1_700_000_000_000, b"hello".to_vec()).with_key(b"k".to_vec())];
+//! let info = log.append(&records, &AppendOptions::with_compression(Compression::Lz4))?;
+//! log.flush()?; // durable from here on
 //!
-//! let batch = RecordBatch::parse(bytes)?;
-//! let mut scratch = Vec::new();
-//! for record in batch.records(&mut scratch, DEFAULT_MAX_DECOMPRESSED_BYTES)? {
-//!     assert_eq!(record?.value(), Some(&b"value"[..]));
+//! let fetched = log.read(info.first_offset, 1 << 20)?; // whole batches, CRC-checked
+//! for record in fetched.records() {
+//!     assert_eq!(record?.value(), Some(&b"hello"[..]));
 //! }
-//! # Ok::<(), tidelog::Error>(())
+//! log.close()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Durability and what readers see
+//!
+//! [`log::Log::append`] returns once the batch is in the OS page cache: a process crash
+//! loses nothing it acknowledged, power loss can lose what was not yet flushed.
+//! [`log::Log::flush`] (or Kafka's `flush.messages`/`flush.ms`, or
+//! [`log::Durability::Sync`]) makes data durable and raises
+//! [`log::Log::durable_offset`]. Readers see everything appended by default, as Kafka's
+//! consumers do with one replica; after power loss, offsets that were read but not durable
+//! can be taken back and later reused by new data. A reader that must never see that reads
+//! with [`log::Isolation::Durable`].
 
 pub mod checkpoint;
 pub mod compression;

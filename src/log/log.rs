@@ -39,7 +39,7 @@ pub(crate) type Segments<S> = Arc<Vec<Arc<LogSegment<S>>>>;
 /// let values: Vec<_> = read.records().map(|r| r.map(|r| r.value().map(<[u8]>::to_vec))).collect::<Result<_, _>>()?;
 /// assert_eq!(values, vec![Some(b"hello".to_vec())]);
 /// log.close()?;
-/// # Ok::<(), tidelog::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct Log<S: Storage = StdFs> {
