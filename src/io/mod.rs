@@ -10,11 +10,13 @@
 //! [`StdFs`] or memory.
 
 mod index_file;
+mod lock;
 mod mmap;
 mod std_fs;
 mod storage;
 
 pub use index_file::{partition_point, IndexAccess, IndexFile, INITIAL_BYTES, WARM_BYTES};
+pub use lock::DirLock;
 pub use mmap::Mmap;
 pub use std_fs::{StdFile, StdFs};
 pub use storage::{MapMut, OpenMode, Storage, StorageFile};
