@@ -243,6 +243,36 @@ pub enum Error {
         /// The lock file.
         path: PathBuf,
     },
+    /// A topic name Kafka would refuse.
+    #[error("invalid topic name {name:?}: {reason}")]
+    InvalidTopicName {
+        /// The name given.
+        name: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// The topic does not exist.
+    #[error("unknown topic {topic:?}")]
+    UnknownTopic {
+        /// The topic asked for.
+        topic: String,
+    },
+    /// A topic of that name exists already.
+    #[error("topic {topic:?} already exists")]
+    TopicExists {
+        /// The topic.
+        topic: String,
+    },
+    /// The topic has no such partition.
+    #[error("topic {topic:?} has no partition {partition} (it has {partitions})")]
+    UnknownPartition {
+        /// The topic.
+        topic: String,
+        /// The partition asked for.
+        partition: i32,
+        /// How many partitions the topic has.
+        partitions: u32,
+    },
     /// The handle was closed.
     #[error("the handle is closed")]
     Closed,
@@ -385,6 +415,25 @@ impl Error {
                 first: Arc::clone(first),
             },
             Error::Locked { path } => Error::Locked { path: path.clone() },
+            Error::InvalidTopicName { name, reason } => Error::InvalidTopicName {
+                name: name.clone(),
+                reason,
+            },
+            Error::UnknownTopic { topic } => Error::UnknownTopic {
+                topic: topic.clone(),
+            },
+            Error::TopicExists { topic } => Error::TopicExists {
+                topic: topic.clone(),
+            },
+            Error::UnknownPartition {
+                topic,
+                partition,
+                partitions,
+            } => Error::UnknownPartition {
+                topic: topic.clone(),
+                partition: *partition,
+                partitions: *partitions,
+            },
             Error::Closed => Error::Closed,
         }
     }

@@ -61,6 +61,7 @@ pub mod io;
 pub mod log;
 pub mod record;
 pub mod segment;
+pub mod store;
 
 pub use compression::Compression;
 pub use error::{Corruption, Error, Location, Result};

@@ -37,12 +37,7 @@ impl DirLock {
             .map_err(|e| Error::io("open", &path, e))?;
         match ofd_lock(&file) {
             Ok(()) => Ok(DirLock { file, path }),
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EAGAIN) | Some(libc::EACCES)
-                ) =>
-            {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => {
                 Err(Error::Locked { path })
             }
             Err(e) => Err(Error::io("lock", &path, e)),
@@ -70,10 +65,13 @@ fn ofd_lock(file: &File) -> io::Result<()> {
     lock.l_start = 0;
     lock.l_len = 0; // the whole file
     lock.l_pid = 0; // required to be 0 for OFD locks
-    // SAFETY: the descriptor is open for the duration of the call (borrowed from `file`),
-    // and `lock` is a valid, initialised `flock` that outlives the call; F_OFD_SETLK reads
-    // it and does not keep the pointer.
-    #[expect(unsafe_code, reason = "fcntl(F_OFD_SETLK) has no safe wrapper in rustix")]
+                    // SAFETY: the descriptor is open for the duration of the call (borrowed from `file`),
+                    // and `lock` is a valid, initialised `flock` that outlives the call; F_OFD_SETLK reads
+                    // it and does not keep the pointer.
+    #[expect(
+        unsafe_code,
+        reason = "fcntl(F_OFD_SETLK) has no safe wrapper in rustix"
+    )]
     let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock) };
     if rc == 0 {
         Ok(())
@@ -86,7 +84,8 @@ fn ofd_lock(file: &File) -> io::Result<()> {
 fn ofd_lock(file: &File) -> io::Result<()> {
     // Elsewhere (macOS) fall back to flock(2): per open file description as well, though it
     // does not conflict with a JVM's fcntl lock.
-    rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(io::Error::from)
+    rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+        .map_err(io::Error::from)
 }
 
 #[cfg(test)]

@@ -133,6 +133,13 @@ impl<S: Storage> Log<S> {
         }
         self.end_offset.store(info.next_offset(), Ordering::Release);
         self.wake_waiters();
+        let records = parsed.records_count().max(0) as u64;
+        self.counters
+            .records_appended
+            .fetch_add(records, Ordering::Relaxed);
+        self.counters
+            .bytes_appended
+            .fetch_add(u64::from(info.size), Ordering::Relaxed);
         let append_time = if parsed.timestamp_type() == TimestampType::LogAppendTime {
             parsed.max_timestamp()
         } else {

@@ -1,7 +1,7 @@
 //! [`Log`]: the partition log's state and its simple accessors.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -66,6 +66,39 @@ pub struct Log<S: Storage = StdFs> {
     pub(crate) waiters: AtomicUsize,
     pub(crate) wake: (Mutex<()>, Condvar),
     pub(crate) report: RecoveryReport,
+    pub(crate) counters: Counters,
+}
+
+/// Cheap running totals, readable at any time.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) records_appended: AtomicU64,
+    pub(crate) bytes_appended: AtomicU64,
+    pub(crate) records_read: AtomicU64,
+    pub(crate) bytes_read: AtomicU64,
+}
+
+/// A snapshot of a log's offsets, size and traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogStats {
+    /// First offset still in the log.
+    pub log_start_offset: i64,
+    /// The offset the next append gets.
+    pub log_end_offset: i64,
+    /// Everything below it is fsynced.
+    pub durable_offset: i64,
+    /// Bytes in all segments.
+    pub size_bytes: u64,
+    /// Number of segments.
+    pub segments: u32,
+    /// Records appended since the log was opened.
+    pub records_appended: u64,
+    /// Batch bytes appended since the log was opened.
+    pub bytes_appended: u64,
+    /// Records returned by `read` since the log was opened (whole batches counted).
+    pub records_read: u64,
+    /// Batch bytes returned by `read` and `read_raw` since the log was opened.
+    pub bytes_read: u64,
 }
 
 /// State only the writer touches.
@@ -137,6 +170,40 @@ impl<S: Storage> Log<S> {
     /// What opening the log found and did (cuts, rebuilt indexes, removed leftovers).
     pub fn recovery_report(&self) -> &RecoveryReport {
         &self.report
+    }
+
+    /// Offsets, size and traffic counters: cheap, readable at any time.
+    pub fn stats(&self) -> LogStats {
+        let segments = self.segments();
+        let c = &self.counters;
+        LogStats {
+            log_start_offset: self.log_start_offset(),
+            log_end_offset: self.end_offset(),
+            durable_offset: self.durable_offset(),
+            size_bytes: segments.iter().map(|s| s.size()).sum(),
+            segments: segments.len() as u32,
+            records_appended: c.records_appended.load(Ordering::Relaxed),
+            bytes_appended: c.bytes_appended.load(Ordering::Relaxed),
+            records_read: c.records_read.load(Ordering::Relaxed),
+            bytes_read: c.bytes_read.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Flushes if the oldest unflushed append is older than `flush.ms` (what maintenance
+    /// applies to logs that receive no further appends). Returns whether it flushed.
+    ///
+    /// # Errors
+    /// As [`flush`](Self::flush).
+    pub fn flush_if_due(&self) -> Result<bool> {
+        let first = self.first_unflushed_ms.load(Ordering::Acquire);
+        if first == i64::MIN || self.config.flush_ms == u64::MAX {
+            return Ok(false);
+        }
+        if self.clock.now_ms().saturating_sub(first) as u64 >= self.config.flush_ms {
+            self.flush()?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Total bytes of all segments.

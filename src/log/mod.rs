@@ -21,7 +21,7 @@ mod retention;
 
 pub use file_slice::FileSlice;
 pub use leader_epoch::LeaderEpochCache;
-pub use log::Log;
+pub use log::{Log, LogStats};
 pub use options::{
     AppendInfo, AppendOptions, CloseState, Durability, Isolation, LogOpenOptions, RecoveryCut,
     RecoveryReport, RetentionReport, Validation,

@@ -2,6 +2,7 @@
 //! lookups by timestamp.
 
 use std::ops::Range;
+use std::sync::atomic::Ordering;
 
 use super::file_slice::FileSlice;
 use super::log::Log;
@@ -187,6 +188,17 @@ impl<S: Storage> Log<S> {
                 break;
             }
         }
+        self.counters
+            .bytes_read
+            .fetch_add(result.data.len() as u64, Ordering::Relaxed);
+        let records: u64 = result
+            .batches()
+            .filter_map(|b| b.records_count_hint())
+            .map(|n| n as u64)
+            .sum();
+        self.counters
+            .records_read
+            .fetch_add(records, Ordering::Relaxed);
         Ok(result)
     }
 
@@ -321,6 +333,9 @@ impl<S: Storage> Log<S> {
                     }
                     end = next.end();
                 }
+                self.counters
+                    .bytes_read
+                    .fetch_add(end - head.position, Ordering::Relaxed);
                 return Ok(FileSlice::new(
                     std::sync::Arc::clone(segment.log_file()),
                     head.position,

@@ -132,6 +132,7 @@ impl<S: Storage> Log<S> {
             waiters: AtomicUsize::new(0),
             wake: (Mutex::new(()), Condvar::new()),
             report,
+            counters: Default::default(),
         };
         if epochs_changed {
             let w = log.writer.lock();

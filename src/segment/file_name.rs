@@ -209,7 +209,7 @@ fn parse_digits<T: std::str::FromStr>(s: &str) -> Option<T> {
 /// `.` or `..`.
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] saying which rule the name breaks.
+/// [`Error::InvalidTopicName`] saying which rule the name breaks.
 pub fn validate_topic(topic: &str) -> Result<()> {
     let reason = if topic.is_empty() {
         "is empty"
@@ -225,9 +225,10 @@ pub fn validate_topic(topic: &str) -> Result<()> {
     } else {
         return Ok(());
     };
-    Err(Error::InvalidArgument(format!(
-        "topic name {topic:?} {reason}"
-    )))
+    Err(Error::InvalidTopicName {
+        name: topic.to_string(),
+        reason,
+    })
 }
 
 /// The 128-bit id in the name of a partition directory being deleted, moved or left stray
@@ -286,7 +287,7 @@ impl PartitionDirName {
     /// The live directory of `topic`'s partition `partition`.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the topic is invalid ([`validate_topic`]) or the partition
+    /// [`Error::InvalidTopicName`] if the topic is invalid ([`validate_topic`]) or the partition
     /// is negative.
     pub fn new(topic: &str, partition: i32) -> Result<PartitionDirName> {
         validate_topic(topic)?;

@@ -1,0 +1,25 @@
+//! The store: a Kafka log directory of topics, each split into partitions.
+//!
+//! - [`Store`]: open (with the directory lock), topics (create, delete, list, describe, add
+//!   partitions), partition logs, maintenance, clean close;
+//! - Kafka's log-dir files it keeps: `recovery-point-offset-checkpoint`,
+//!   `log-start-offset-checkpoint`, `.kafka_cleanshutdown`, and each partition's
+//!   `partition.metadata`;
+//! - tidelog's own metadata: one versioned file, [`METADATA_FILE`].
+
+mod log_dir;
+mod metadata;
+#[allow(
+    clippy::module_inception,
+    reason = "the Store type lives in store/store.rs"
+)]
+mod store;
+mod topic;
+
+pub use log_dir::CLEAN_SHUTDOWN_FILE;
+pub use metadata::METADATA_FILE;
+pub use store::{MaintenanceReport, Store, CONSUMER_OFFSETS_TOPIC, KAFKA_OFFSETS_PARTITIONS};
+pub use topic::{PartitionDescription, TopicDescription};
+
+#[cfg(test)]
+mod tests;
