@@ -196,6 +196,61 @@ fn crash_cuts_a_torn_tail_and_nothing_else() -> Result<()> {
     Ok(())
 }
 
+/// The bytes of every `.index` and `.timeindex` file in `dir`, by name.
+fn index_files(dir: &std::path::Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io("read_dir", dir, e))? {
+        let path = entry.map_err(|e| Error::io("read_dir", dir, e))?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        if name.ends_with(".index") || name.ends_with(".timeindex") {
+            out.push((
+                name,
+                std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?,
+            ));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[test]
+fn recovery_seals_every_segment_it_scans() -> Result<()> {
+    // Kafka's `LogSegment.recover` ends with the close-time time-index entry and trims both
+    // indexes: a recovered segment's indexes are byte for byte those of a clean close.
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+    let clock = ManualClock::new(1_000_000);
+    // No offset-index entries: each time index holds only its close-time entry.
+    let config = LogConfig {
+        index_interval_bytes: 1 << 20,
+        ..small_config()
+    };
+    let log = open(
+        dir.path(),
+        config.clone(),
+        &clock,
+        LogOpenOptions::default(),
+    )?;
+    for i in 0..40 {
+        log.append(&records(i * 2, 2, 100), &AppendOptions::default())?;
+    }
+    let segments = log.segment_count();
+    assert!(segments >= 3, "{segments} segments");
+    log.close()?;
+    let sealed = index_files(dir.path())?;
+    assert!(sealed
+        .iter()
+        .any(|(name, bytes)| name.ends_with(".timeindex") && bytes.len() == 12));
+    // The clean-shutdown marker is lost: every segment is scanned and its indexes rebuilt.
+    let log = open(dir.path(), config, &clock, LogOpenOptions::default())?;
+    assert_eq!(log.recovery_report().segments_scanned as usize, segments);
+    assert_eq!(index_files(dir.path())?, sealed);
+    Ok(())
+}
+
 #[test]
 fn damage_below_the_recovery_point_is_corruption_unless_repairing() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;

@@ -415,9 +415,10 @@ impl<S: Storage> LogSegment<S> {
     }
 
     /// Scans and validates every batch from `from` (a batch start), rebuilding both indexes
-    /// from scratch, as Kafka's `LogSegment.recover` does. Stops at the first invalid batch
-    /// and reports it; the caller decides whether to cut there. `check` sees each valid
-    /// batch's header in order and may reject it (offset ordering across segments).
+    /// from scratch, as Kafka's `LogSegment.recover` does, then seals them (final time-index
+    /// entry, trimmed). Stops at the first invalid batch and reports it; the caller decides
+    /// whether to cut there. `check` sees each valid batch's header in order and may reject
+    /// it (offset ordering across segments).
     ///
     /// # Errors
     /// I/O errors. Invalid data is not an error here: it is the returned stop.
@@ -489,6 +490,11 @@ impl<S: Storage> LogSegment<S> {
         self.size.store(outcome.valid_bytes, Ordering::Release);
         self.next_offset
             .store(outcome.next_offset, Ordering::Release);
+        // As Kafka's `LogSegment.recover` ends: the final time-index entry a clean close
+        // writes, and both indexes trimmed to their entries. Without it a recovered segment
+        // that is no longer active keeps the zeroed slots of its old entries and never gets
+        // that entry, since only the active segment is sealed on roll and close.
+        self.seal()?;
         Ok(outcome)
     }
 
