@@ -3,6 +3,7 @@
 
 use std::ops::Range;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use super::file_slice::FileSlice;
 use super::log::Log;
@@ -154,6 +155,7 @@ impl<S: Storage> Log<S> {
             return Ok(result);
         }
         let segments = self.segments();
+        self.check_snapshot_holds(offset, &segments)?;
         let first = segments
             .partition_point(|s| s.base_offset() <= offset)
             .saturating_sub(1);
@@ -271,6 +273,20 @@ impl<S: Storage> Log<S> {
         Ok(p)
     }
 
+    /// Fails with [`Error::OffsetOutOfRange`] if `offset` lies below the first segment of
+    /// the snapshot `segments`: retention deleted the segment holding it after the range
+    /// check. Reading on from the next segment would skip the removed offsets silently.
+    fn check_snapshot_holds(&self, offset: i64, segments: &[Arc<LogSegment<S>>]) -> Result<()> {
+        match segments.first() {
+            Some(first) if offset < first.base_offset() => Err(Error::OffsetOutOfRange {
+                requested: offset,
+                log_start: self.log_start_offset(),
+                log_end: self.end_offset(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// The visible end for `isolation`, after checking `offset` against the log's range.
     fn check_read_offset(&self, offset: i64, isolation: Isolation) -> Result<i64> {
         let end = self.end_offset();
@@ -310,11 +326,11 @@ impl<S: Storage> Log<S> {
     ) -> Result<FileSlice<S::File>> {
         let visible_end = self.check_read_offset(offset, isolation)?;
         let segments = self.segments();
+        self.check_snapshot_holds(offset, &segments)?;
         let first = segments
             .partition_point(|s| s.base_offset() <= offset)
             .saturating_sub(1);
-        let empty =
-            |s: &LogSegment<S>| FileSlice::new(std::sync::Arc::clone(s.log_file()), s.size(), 0);
+        let empty = |s: &LogSegment<S>| FileSlice::new(Arc::clone(s.log_file()), s.size(), 0);
         if offset < visible_end {
             for segment in &segments[first..] {
                 let seg_end = segment.size();
@@ -337,7 +353,7 @@ impl<S: Storage> Log<S> {
                     .bytes_read
                     .fetch_add(end - head.position, Ordering::Relaxed);
                 return Ok(FileSlice::new(
-                    std::sync::Arc::clone(segment.log_file()),
+                    Arc::clone(segment.log_file()),
                     head.position,
                     end - head.position,
                 ));

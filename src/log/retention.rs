@@ -99,10 +99,11 @@ impl<S: Storage> Log<S> {
             return Ok(report);
         }
         let (gone, kept) = segments.split_at(n);
-        // Publish first: new readers no longer find the segments; old readers keep theirs.
-        self.publish_segments(kept.to_vec());
+        // Raise the log start, then publish: a reader whose snapshot lacks the segments
+        // finds the raised start in its `OffsetOutOfRange`; old readers keep their segments.
         let new_start = kept.first().map_or(self.end_offset(), |s| s.base_offset());
         self.log_start_offset.fetch_max(new_start, Ordering::AcqRel);
+        self.publish_segments(kept.to_vec());
         for segment in gone {
             report.segments_deleted += 1;
             report.bytes_deleted += segment.size();
@@ -124,8 +125,9 @@ impl<S: Storage> Log<S> {
     }
 
     /// Removes every record at or after `offset` (Kafka's `truncateTo`). A batch holding
-    /// `offset` is removed whole, so the log may end below `offset` afterwards. Truncating
-    /// below the log start empties the log and restarts it at `offset`.
+    /// `offset` is removed whole, so the log may end below `offset` afterwards; a log start
+    /// above the new end is lowered to it. Truncating below the log start empties the log
+    /// and restarts it at `offset`.
     ///
     /// Readers reading the removed range at the same moment may see an error or nothing;
     /// they never see data from before the truncation mixed with data appended after it
@@ -171,6 +173,9 @@ impl<S: Storage> Log<S> {
             };
             self.dir_dirty.store(true, Ordering::Release);
             self.end_offset.store(new_end, Ordering::Release);
+            // The batch holding `offset` may also hold the log start: never leave the start
+            // above the end (as `open` never does), or the log end could not be read.
+            self.log_start_offset.fetch_min(new_end, Ordering::AcqRel);
             self.durable_offset.fetch_min(new_end, Ordering::AcqRel);
             if w.epochs.truncate_from_end(new_end) {
                 self.write_epoch_checkpoint(&w.epochs)?;
