@@ -161,7 +161,7 @@ impl<E: CheckpointEntry> CheckpointFile<E> {
     /// ([`write_atomically`]).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for an entry that cannot be written (a topic name Kafka
+    /// [`Error::InvalidTopicName`] for an entry that cannot be written (a topic name Kafka
     /// would refuse); [`Error::Io`]/[`Error::NoSpace`].
     pub fn write<S: Storage>(&self, storage: &S, entries: &[E]) -> Result<()> {
         write_atomically(storage, &self.path, encode(entries)?.as_bytes())
@@ -171,7 +171,7 @@ impl<E: CheckpointEntry> CheckpointFile<E> {
 /// The text of a checkpoint file holding `entries`.
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] for an entry that cannot be written.
+/// [`Error::InvalidTopicName`] for an entry that cannot be written.
 pub fn encode<E: CheckpointEntry>(entries: &[E]) -> Result<String> {
     let mut out = String::new();
     write_fmt(
@@ -569,7 +569,7 @@ mod tests {
         };
         assert!(matches!(
             file.write(&StdFs, &[bad]),
-            Err(Error::InvalidArgument(_))
+            Err(Error::InvalidTopicName { .. })
         ));
         Ok(())
     }
