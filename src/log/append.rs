@@ -48,7 +48,7 @@ impl<S: Storage> Log<S> {
         } = w;
         let batch = builder.finish()?;
         let info = self.write_batch(epochs, batch, now)?;
-        self.after_append(info, opts.durability)
+        self.after_append(info, opts.durability, now)
     }
 
     /// Appends an already-encoded magic-2 batch (from a remote producer, a mirror or a
@@ -98,7 +98,7 @@ impl<S: Storage> Log<S> {
         }
         let Writer { copy, epochs, .. } = w;
         let info = self.write_batch(epochs, copy, now)?;
-        self.after_append(info, durability)
+        self.after_append(info, durability, now)
     }
 
     /// Writes one stamped batch at the log end, rolling first if needed, and publishes it.
@@ -157,9 +157,24 @@ impl<S: Storage> Log<S> {
     }
 
     /// Applies the flush policy (or the caller's `Sync`) after an append.
-    fn after_append(&self, mut info: AppendInfo, durability: Durability) -> Result<AppendInfo> {
-        let now = self.clock.now_ms();
+    fn after_append(
+        &self,
+        mut info: AppendInfo,
+        durability: Durability,
+        now: i64,
+    ) -> Result<AppendInfo> {
         let count = i64::from(info.record_count);
+        if durability == Durability::PageCache
+            && self.config.flush_messages == u64::MAX
+            && self.config.flush_ms == u64::MAX
+        {
+            // No flush policy: only note when the oldest unflushed append happened (for
+            // maintenance and stats), without the counters' read-modify-write.
+            if self.first_unflushed_ms.load(Ordering::Relaxed) == i64::MIN {
+                self.first_unflushed_ms.store(now, Ordering::Release);
+            }
+            return Ok(info);
+        }
         let pending = self.unflushed_messages.fetch_add(count, Ordering::AcqRel) + count;
         let _ = self.first_unflushed_ms.compare_exchange(
             i64::MIN,
