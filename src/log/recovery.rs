@@ -133,6 +133,7 @@ impl<S: Storage> Log<S> {
             wake: (Mutex::new(()), Condvar::new()),
             report,
             counters: Default::default(),
+            read_only: false,
         };
         if epochs_changed {
             let w = log.writer.lock();
