@@ -204,7 +204,7 @@ pub fn segment_bases(dir: &Path) -> TestResult<Vec<i64>> {
     for e in std::fs::read_dir(dir)? {
         let name = e?.file_name();
         let name = name.to_string_lossy();
-        if let Some(stem) = name.strip_suffix(".log") {
+        if let Some(stem) = name.strip_suffix(".log").filter(|s| s.len() == 20) {
             if let Ok(b) = stem.parse::<i64>() {
                 out.push(b);
             }
@@ -661,4 +661,66 @@ pub fn intact_prefix(fs: &tidelog::io::SimFs, dir: &Path, o: &Oracle) -> usize {
         }
     }
     next.unwrap_or(0)
+}
+
+/// Every record's `(offset, timestamp)`, decoded through the log.
+pub fn records_of<S: Storage>(log: &Log<S>) -> Result<Vec<(i64, i64)>, tidelog::Error> {
+    let mut out = Vec::new();
+    let mut next = log.log_start_offset();
+    loop {
+        let r = log.read(next, 1 << 16)?;
+        if r.is_empty() {
+            break;
+        }
+        for rec in r.records() {
+            let rec = rec?;
+            out.push((rec.offset(), rec.timestamp()));
+        }
+        next = r.next_offset();
+    }
+    Ok(out)
+}
+
+/// I10: every offset lookup and timestamp lookup equals a linear scan of `records`.
+/// Returns (lookups, offset-lookup mismatches, timestamp-lookup mismatches, notes).
+pub fn check_lookups<S: Storage>(
+    log: &Log<S>,
+    records: &[(i64, i64)],
+) -> (u64, u64, u64, Vec<String>) {
+    let mut lookups = 0;
+    let mut bad = 0;
+    let mut ts_bad = 0;
+    let mut notes = Vec::new();
+    for &(offset, _) in records {
+        lookups += 1;
+        let first = log
+            .read(offset, 1)
+            .ok()
+            .and_then(|r| r.records().next().and_then(|x| x.ok()).map(|x| x.offset()));
+        if first != Some(offset) {
+            bad += 1;
+            notes.push(format!("read({offset}) starts at {first:?}"));
+        }
+    }
+    let mut targets: Vec<i64> = records
+        .iter()
+        .flat_map(|&(_, t)| [t - 1, t, t + 1])
+        .collect();
+    targets.sort_unstable();
+    targets.dedup();
+    for t in targets {
+        lookups += 1;
+        let want = records
+            .iter()
+            .find(|&&(_, ts)| ts >= t)
+            .map(|&(o, ts)| (o, ts));
+        let got = log.offset_for_timestamp(t).ok().flatten();
+        if got != want {
+            ts_bad += 1;
+            notes.push(format!(
+                "offset_for_timestamp({t}) = {got:?}, scan says {want:?}"
+            ));
+        }
+    }
+    (lookups, bad, ts_bad, notes)
 }
