@@ -577,9 +577,13 @@ impl<S: Storage> LogSegment<S> {
                     .store(last.offset, Ordering::Release);
             }
             // A sealed segment with timestamps always ends its time index with its max
-            // timestamp; an empty one over data is damaged (or all timestamps are -1, which
-            // only a rebuild can tell): recover the segment.
-            None if size > 0 => {
+            // timestamp, so an empty one over batches that carry timestamps is damaged:
+            // recover the segment. (Batches without timestamps, -1, leave it empty.)
+            None if size > 0
+                && self
+                    .header_at(0, size)?
+                    .is_some_and(|first| first.max_timestamp >= 0) =>
+            {
                 return Err(Error::corrupt(Corruption::Invalid {
                     reason: "time index is empty but the segment holds batches",
                 })
