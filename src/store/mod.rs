@@ -9,6 +9,8 @@
 
 mod log_dir;
 mod metadata;
+mod partitioner;
+mod producer;
 #[allow(
     clippy::module_inception,
     reason = "the Store type lives in store/store.rs"
@@ -18,6 +20,10 @@ mod topic;
 
 pub use log_dir::CLEAN_SHUTDOWN_FILE;
 pub use metadata::METADATA_FILE;
+pub use partitioner::{murmur2, partition_for_key, to_positive};
+pub use producer::{
+    LingerHandle, Producer, ProducerConfig, ProducerRecord, Receipt, RecordMetadata,
+};
 pub use store::{MaintenanceReport, Store, CONSUMER_OFFSETS_TOPIC, KAFKA_OFFSETS_PARTITIONS};
 pub use topic::{PartitionDescription, TopicDescription};
 
