@@ -1,0 +1,571 @@
+//! The `tidelog` command-line tool, run as a user runs it: every command through the built
+//! binary, checking its output, its exit code (0 success, 1 error or corruption, 2 bad
+//! usage) and that errors are one line on stderr.
+//!
+//! Stores are written with the library (or with `tidelog produce`) in temporary
+//! directories. The Kafka 3.7.0 fixture lives in `../shared/fixtures/` beside the clone;
+//! the tests that need it print `SKIPPED:` and pass when it is absent.
+
+#![cfg(feature = "cli")]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use tidelog::config::{StoreConfig, TopicConfig};
+use tidelog::log::AppendOptions;
+use tidelog::record::Record;
+use tidelog::store::Store;
+use tidelog::Compression;
+
+type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/fixtures/kafka-3.7.0/__consumer_offsets-6"
+);
+
+/// Runs the binary with `args`, feeding `stdin` if given.
+fn tidelog(args: &[&str], stdin: Option<&str>) -> TestResult<Output> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tidelog"))
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().ok_or("no stdin pipe")?;
+        pipe.write_all(input.as_bytes())?;
+    }
+    Ok(child.wait_with_output()?)
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts the exit code, showing the output if it differs.
+fn assert_code(o: &Output, code: i32, what: &str) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "{what}: stdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("temporary paths are UTF-8")
+}
+
+/// A store with topic `orders` (2 partitions): 3 batches of 100 records in partition 0
+/// (one gzip-compressed, with keys and headers), one record in partition 1; closed cleanly.
+/// Small segments and index interval so that the indexes have entries and there are
+/// several segments.
+fn written_store() -> TestResult<(tempfile::TempDir, PathBuf)> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("store");
+    let store = Store::open(&dir, StoreConfig::default())?;
+    let config = TopicConfig::default()
+        .with("segment.bytes", "8192")?
+        .with("index.interval.bytes", "512")?;
+    store.create_topic("orders", 2, config)?;
+    let log = store.log("orders", 0)?;
+    for batch in 0..3i64 {
+        let records: Vec<Record> = (0..100i64)
+            .map(|i| {
+                Record::new(
+                    1_700_000_000_000 + batch * 1000 + i,
+                    format!("value-{batch}-{i}"),
+                )
+                .with_key(format!("key-{i}"))
+                .with_header("trace", Some(b"t".to_vec()))
+            })
+            .collect();
+        let opts = if batch == 1 {
+            AppendOptions::with_compression(Compression::Gzip)
+        } else {
+            AppendOptions::default()
+        };
+        log.append(&records, &opts)?;
+    }
+    store.log("orders", 1)?.append(
+        &[Record::new(1_700_000_000_000, "lonely")],
+        &AppendOptions::default(),
+    )?;
+    store.close()?;
+    Ok((tmp, dir))
+}
+
+/// Every file under `dir` with its length and modification time.
+fn snapshot(dir: &Path) -> TestResult<Vec<(PathBuf, u64, std::time::SystemTime)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else {
+                out.push((entry.path(), meta.len(), meta.modified()?));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[test]
+fn help_everywhere() -> TestResult {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["dump"],
+        &["verify"],
+        &["topics"],
+        &["topics", "list"],
+        &["topics", "describe"],
+        &["topics", "create"],
+        &["topics", "delete"],
+        &["produce"],
+        &["consume"],
+        &["maintain"],
+        &["perf"],
+        &["perf", "produce"],
+        &["perf", "consume"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let o = tidelog(&args, None)?;
+        assert_code(&o, 0, &format!("{args:?}"));
+        assert!(
+            stdout(&o).contains("Usage: tidelog"),
+            "{args:?}: {}",
+            stdout(&o)
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn bad_usage_exits_2_with_one_line() -> TestResult {
+    let cases: &[&[&str]] = &[
+        &["no-such-command"],
+        &["dump"],
+        &["verify"],
+        &["topics", "create", "--dir", "/tmp/x"],
+        &["dump", "--no-such-flag", "x"],
+        &[
+            "consume", "--dir", "/tmp/x", "--topic", "t", "--offset", "3",
+        ],
+        &[
+            "consume",
+            "--dir",
+            "/tmp/x",
+            "--topic",
+            "t",
+            "--offset",
+            "3",
+            "--partition",
+            "0",
+            "--from-beginning",
+        ],
+        &[
+            "produce", "--dir", "/tmp/x", "--topic", "t", "--codec", "brotli",
+        ],
+        &[
+            "topics",
+            "create",
+            "--dir",
+            "/tmp/x",
+            "--topic",
+            "t",
+            "--partitions",
+            "0",
+        ],
+        &[
+            "topics",
+            "create",
+            "--dir",
+            "/tmp/x",
+            "--topic",
+            "t",
+            "--config",
+            "nokeyvalue",
+        ],
+    ];
+    for args in cases {
+        let o = tidelog(args, None)?;
+        assert_code(&o, 2, &format!("{args:?}"));
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("tidelog: error: "), "{args:?}: {err}");
+    }
+    // A config key the library does not know is bad usage too, caught before anything is
+    // written.
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("store");
+    let o = tidelog(
+        &[
+            "topics",
+            "create",
+            "--dir",
+            path_str(&dir),
+            "--topic",
+            "t",
+            "--config",
+            "no.such.key=1",
+        ],
+        None,
+    )?;
+    assert_code(&o, 2, "unknown config key");
+    assert!(stderr(&o).contains("no.such.key"), "{}", stderr(&o));
+    assert!(!dir.exists());
+    Ok(())
+}
+
+#[test]
+fn topics_create_list_describe_delete() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("store");
+    let d = path_str(&dir);
+    let o = tidelog(
+        &[
+            "topics",
+            "create",
+            "--dir",
+            d,
+            "--topic",
+            "orders",
+            "--partitions",
+            "3",
+            "--config",
+            "segment.bytes=1048576",
+            "--config",
+            "retention_ms=60000",
+        ],
+        None,
+    )?;
+    assert_code(&o, 0, "create");
+    assert_eq!(stdout(&o), "Created topic orders.\n");
+    assert_code(
+        &tidelog(&["topics", "create", "--dir", d, "--topic", "audit"], None)?,
+        0,
+        "create",
+    );
+
+    let o = tidelog(&["topics", "list", "--dir", d], None)?;
+    assert_code(&o, 0, "list");
+    assert_eq!(stdout(&o), "audit\norders\n");
+
+    let o = tidelog(
+        &["topics", "describe", "--dir", d, "--topic", "orders"],
+        None,
+    )?;
+    assert_code(&o, 0, "describe");
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].starts_with("Topic: orders\tTopicId: "), "{text}");
+    assert!(
+        lines[0].ends_with("PartitionCount: 3\tConfigs: retention.ms=60000,segment.bytes=1048576"),
+        "{text}"
+    );
+    assert_eq!(
+        lines[2],
+        "\tTopic: orders\tPartition: 1\tLogStartOffset: 0\tLogEndOffset: 0\tSize: 0\tSegments: 1"
+    );
+
+    let o = tidelog(&["topics", "create", "--dir", d, "--topic", "orders"], None)?;
+    assert_code(&o, 1, "create twice");
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+
+    let o = tidelog(&["topics", "delete", "--dir", d, "--topic", "orders"], None)?;
+    assert_code(&o, 0, "delete");
+    assert!(!dir.join("orders-0").exists());
+    let o = tidelog(&["topics", "list", "--dir", d], None)?;
+    assert_eq!(stdout(&o), "audit\n");
+
+    let o = tidelog(
+        &["topics", "describe", "--dir", d, "--topic", "orders"],
+        None,
+    )?;
+    assert_code(&o, 1, "describe a deleted topic");
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+
+    let missing = tmp.path().join("missing");
+    let o = tidelog(&["topics", "list", "--dir", path_str(&missing)], None)?;
+    assert_code(&o, 1, "list a missing store");
+    assert!(
+        !missing.exists(),
+        "a read command must not create the store"
+    );
+    Ok(())
+}
+
+#[test]
+fn dump_kafka_fixture_with_index() -> TestResult {
+    let fixture = Path::new(FIXTURE);
+    if !fixture.is_dir() {
+        println!("SKIPPED: Kafka fixture {} is absent", fixture.display());
+        return Ok(());
+    }
+    let before = snapshot(fixture)?;
+    let o = tidelog(&["dump", "--index", FIXTURE], None)?;
+    assert_code(&o, 0, "dump --index of the fixture");
+    assert_eq!(stderr(&o), "");
+    let text = stdout(&o);
+    let batches: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("baseOffset: "))
+        .collect();
+    assert_eq!(batches.len(), 13, "{text}");
+    assert_eq!(
+        batches[0],
+        "baseOffset: 0 lastOffset: 0 count: 1 baseSequence: -1 lastSequence: -1 producerId: -1 \
+         producerEpoch: -1 partitionLeaderEpoch: 0 isTransactional: false isControl: false \
+         deleteHorizonMs: OptionalLong.empty position: 0 CreateTime: 1769791662955 size: 1780 \
+         magic: 2 compresscodec: none crc: 3425803576 isvalid: true"
+    );
+    for (i, line) in batches.iter().enumerate() {
+        assert!(
+            line.starts_with(&format!("baseOffset: {i} lastOffset: {i} count: 1 ")),
+            "{line}"
+        );
+        assert!(line.ends_with("isvalid: true"), "{line}");
+    }
+    let index: Vec<&str> = text.lines().filter(|l| l.starts_with("offset: ")).collect();
+    assert_eq!(
+        index,
+        ["offset: 3 position: 4730", "offset: 7 position: 9571"]
+    );
+    let time_index: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("timestamp: "))
+        .collect();
+    assert_eq!(time_index.len(), 3, "{text}");
+    assert!(text.starts_with("Dumping "), "{text}");
+    assert!(text.contains("\nLog starting offset: 0\n"), "{text}");
+
+    // The index file alone, checked against its log, and JSON.
+    let index_file = format!("{FIXTURE}/00000000000000000000.index");
+    let o = tidelog(&["dump", &index_file], None)?;
+    assert_code(&o, 0, "dump of the .index");
+    assert!(stdout(&o).ends_with("offset: 3 position: 4730\noffset: 7 position: 9571\n"));
+    let o = tidelog(&["dump", "--json", "--print-data", FIXTURE], None)?;
+    assert_code(&o, 0, "dump --json");
+    let text = stdout(&o);
+    assert_eq!(text.lines().count(), 13);
+    for line in text.lines() {
+        assert!(line.starts_with('{') && line.ends_with("]}"), "{line}");
+        assert!(line.contains("\"isvalid\":true") && line.contains("\"records\":[{\"offset\":"));
+    }
+    assert_eq!(snapshot(fixture)?, before, "dump must not write anything");
+    Ok(())
+}
+
+#[test]
+fn dump_written_store() -> TestResult {
+    let (_tmp, dir) = written_store()?;
+    let partition = dir.join("orders-0");
+    let o = tidelog(
+        &["dump", "--print-data", "--index", path_str(&partition)],
+        None,
+    )?;
+    assert_code(&o, 0, "dump --print-data --index");
+    let text = stdout(&o);
+    let batches: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("baseOffset: "))
+        .collect();
+    assert_eq!(batches.len(), 3, "{text}");
+    assert!(
+        batches[1].contains(" compresscodec: gzip "),
+        "{}",
+        batches[1]
+    );
+    assert!(
+        batches[0].starts_with("baseOffset: 0 lastOffset: 99 count: 100 "),
+        "{}",
+        batches[0]
+    );
+    let records: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("| offset: "))
+        .collect();
+    assert_eq!(records.len(), 300);
+    assert_eq!(
+        records[101],
+        "| offset: 101 CreateTime: 1700000001001 keySize: 5 valueSize: 9 sequence: -1 \
+         headerKeys: [trace] key: key-1 payload: value-1-1"
+    );
+    let o = tidelog(
+        &[
+            "dump",
+            "--json",
+            path_str(&partition.join("00000000000000000000.log")),
+        ],
+        None,
+    )?;
+    assert_code(&o, 0, "dump --json of a .log");
+    let first = stdout(&o).lines().next().unwrap_or_default().to_string();
+    assert!(
+        first.contains("\"baseOffset\":0,\"lastOffset\":99,\"count\":100,"),
+        "{first}"
+    );
+    assert!(first.contains("\"CreateTime\":1700000000099,"), "{first}");
+    Ok(())
+}
+
+#[test]
+fn dump_reports_corruption() -> TestResult {
+    let (_tmp, dir) = written_store()?;
+    let log = dir.join("orders-0").join("00000000000000000000.log");
+    flip_byte(&log, 200)?;
+    let o = tidelog(&["dump", path_str(&log)], None)?;
+    assert_code(&o, 1, "dump of a corrupt segment");
+    assert!(stdout(&o).contains(" isvalid: false"), "{}", stdout(&o));
+    assert!(stderr(&o).contains("checksum mismatch"), "{}", stderr(&o));
+    Ok(())
+}
+
+/// Flips one byte of a file.
+fn flip_byte(path: &Path, at: usize) -> TestResult {
+    let mut bytes = std::fs::read(path)?;
+    bytes[at] ^= 0x40;
+    std::fs::write(path, bytes)?;
+    Ok(())
+}
+
+#[test]
+fn verify_good_and_corrupt_stores() -> TestResult {
+    let (_tmp, dir) = written_store()?;
+    let d = path_str(&dir);
+    let before = snapshot(&dir)?;
+    let o = tidelog(&["verify", "--dir", d], None)?;
+    assert_code(&o, 0, "verify of a good store");
+    let text = stdout(&o);
+    assert!(text.contains("orders-0: ok (offsets 0..300,"), "{text}");
+    assert!(text.contains("orders-1: ok (offsets 0..1,"), "{text}");
+    assert!(text.contains(" 301 records, "), "{text}");
+    assert!(text.ends_with("0 errors, 0 warnings\n"), "{text}");
+    assert_eq!(snapshot(&dir)?, before, "verify must not write anything");
+
+    // A flipped byte in fsynced data (the store was closed cleanly): corruption.
+    flip_byte(&dir.join("orders-0").join("00000000000000000000.log"), 300)?;
+    let o = tidelog(&["verify", "--dir", d], None)?;
+    assert_code(&o, 1, "verify of a corrupt store");
+    assert!(stderr(&o).contains("checksum mismatch"), "{}", stderr(&o));
+    assert!(stdout(&o).contains("orders-0: 1 error"), "{}", stdout(&o));
+    Ok(())
+}
+
+#[test]
+fn verify_torn_tail_after_crash_is_a_warning() -> TestResult {
+    let (_tmp, dir) = written_store()?;
+    // A crash: no clean-shutdown marker, and half a batch at the end of the active segment.
+    std::fs::remove_file(dir.join(".kafka_cleanshutdown"))?;
+    let log = dir.join("orders-1").join("00000000000000000000.log");
+    let bytes = std::fs::read(&log)?;
+    let mut torn = bytes.clone();
+    torn.extend_from_slice(&bytes[..bytes.len() / 2]);
+    std::fs::write(&log, torn)?;
+    let o = tidelog(&["verify", "--dir", path_str(&dir)], None)?;
+    assert_code(&o, 0, "verify after a crash");
+    assert!(stderr(&o).contains("warning: "), "{}", stderr(&o));
+    assert!(stderr(&o).contains("recovery would cut"), "{}", stderr(&o));
+    // The same torn tail after a clean shutdown is damage.
+    std::fs::write(dir.join(".kafka_cleanshutdown"), b"")?;
+    let o = tidelog(&["verify", "--dir", path_str(&dir)], None)?;
+    assert_code(&o, 1, "verify of a torn tail after a clean shutdown");
+    Ok(())
+}
+
+#[test]
+fn verify_bad_index_and_checkpoint() -> TestResult {
+    let (_tmp, dir) = written_store()?;
+    let index = dir.join("orders-0").join("00000000000000000000.index");
+    let mut bytes = std::fs::read(&index)?;
+    assert!(
+        bytes.len() >= 8,
+        "the test store's first segment has index entries"
+    );
+    bytes[7] ^= 0x01; // a position that is no batch start
+    std::fs::write(&index, &bytes)?;
+    let o = tidelog(&["verify", "--dir", path_str(&dir)], None)?;
+    assert_code(&o, 1, "verify with a bad index");
+    assert!(
+        stderr(&o).contains(".index: entry 0: position"),
+        "{}",
+        stderr(&o)
+    );
+
+    let (_tmp2, dir) = written_store()?;
+    std::fs::write(
+        dir.join("recovery-point-offset-checkpoint"),
+        b"0\n2\norders 0 300\n",
+    )?;
+    let o = tidelog(&["verify", "--dir", path_str(&dir)], None)?;
+    assert_code(&o, 1, "verify with a bad checkpoint");
+    assert!(stderr(&o).contains("bad checkpoint"), "{}", stderr(&o));
+    Ok(())
+}
+
+#[test]
+fn verify_kafka_fixture() -> TestResult {
+    let fixture = Path::new(FIXTURE);
+    let Some(root) = fixture.parent().filter(|_| fixture.is_dir()) else {
+        println!("SKIPPED: Kafka fixture {} is absent", fixture.display());
+        return Ok(());
+    };
+    let o = tidelog(&["verify", "--dir", path_str(root)], None)?;
+    assert_code(&o, 0, "verify of the Kafka fixture");
+    assert!(stdout(&o).contains("__consumer_offsets-6: ok (offsets 0..13, 1 segment, 13 batches"));
+    Ok(())
+}
+
+#[test]
+fn maintain_applies_retention_and_closes_cleanly() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("store");
+    let store = Store::open(&dir, StoreConfig::default())?;
+    let config = TopicConfig::default()
+        .with("segment.bytes", "1024")?
+        .with("retention.bytes", "2048")?;
+    store.create_topic("events", 1, config)?;
+    let log = store.log("events", 0)?;
+    for i in 0..40 {
+        log.append(
+            &[Record::new(1_700_000_000_000 + i, vec![b'x'; 200])],
+            &AppendOptions::default(),
+        )?;
+    }
+    let segments_before = log.segment_count();
+    drop(log);
+    store.close()?;
+    assert!(segments_before > 4);
+
+    let o = tidelog(&["maintain", "--dir", path_str(&dir)], None)?;
+    assert_code(&o, 0, "maintain");
+    let text = stdout(&o);
+    assert!(
+        text.starts_with(&format!("maintenance of {}: ", dir.display())),
+        "{text}"
+    );
+    assert!(!text.contains(" 0 segments (0 bytes) deleted"), "{text}");
+    assert!(text.trim_end().ends_with("closed cleanly"), "{text}");
+    assert!(dir.join(".kafka_cleanshutdown").exists());
+    let o = tidelog(&["verify", "--dir", path_str(&dir)], None)?;
+    assert_code(&o, 0, "verify after maintain");
+    Ok(())
+}
