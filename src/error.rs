@@ -276,6 +276,20 @@ pub enum Error {
     /// The handle was closed.
     #[error("the handle is closed")]
     Closed,
+    /// A consumer's group has no committed offset for a partition and its
+    /// `auto.offset.reset` is `none` (Kafka's `NoOffsetForPartitionException`): seek first.
+    #[error(
+        "group {} has no committed offset for {topic}-{partition} and auto.offset.reset is none",
+        group.as_deref().unwrap_or("(none)")
+    )]
+    NoOffset {
+        /// The consumer group, if any.
+        group: Option<String>,
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
 }
 
 impl Error {
@@ -435,6 +449,15 @@ impl Error {
                 partitions: *partitions,
             },
             Error::Closed => Error::Closed,
+            Error::NoOffset {
+                group,
+                topic,
+                partition,
+            } => Error::NoOffset {
+                group: group.clone(),
+                topic: topic.clone(),
+                partition: *partition,
+            },
         }
     }
 

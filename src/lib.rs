@@ -17,6 +17,8 @@
 //! | format | [`record`], [`compression`] | Kafka record batches as bytes and values; no I/O |
 //! | files | [`io`], [`segment`], [`checkpoint`] | the file-system seam; one segment's files; checkpoints |
 //! | partition | [`log`] | [`log::Log`]: segments, append, read, roll, flush, retention, recovery |
+//! | store | [`store`] | [`store::Store`]: a Kafka log directory of topics and partitions |
+//! | services | [`consumer`] | [`consumer::Consumer`]: assignment, fair polling, committed offsets |
 //! | shared | [`error`], [`config`] | one [`Error`] type; config structs with Kafka's names |
 //!
 //! # Quickstart
@@ -56,6 +58,7 @@
 pub mod checkpoint;
 pub mod compression;
 pub mod config;
+pub mod consumer;
 pub mod error;
 pub mod io;
 pub mod log;

@@ -211,15 +211,13 @@ impl BatchBuilder {
         } else {
             headers.encoded_len()
         };
-        let body = 1
-            + varlong_len(delta)
-            + varint_len(offset_delta)
-            + varint_len(key_len)
-            + key.map_or(0, <[u8]>::len)
-            + varint_len(value_len)
-            + value.map_or(0, <[u8]>::len)
-            + headers_len;
-        if body > i32::MAX as usize {
+        let payload = key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len) + headers_len;
+        // The body is the payload plus five varints (attributes byte included below): at
+        // least 5 bytes more, at most 26. When both bounds need the same length prefix (all
+        // but a sliver of sizes), the prefix width is known before the fields are written, and
+        // their sizes need not be computed twice.
+        let (min, max) = (payload + 5, payload + 26);
+        if max > i32::MAX as usize {
             return Err(Error::InvalidArgument("record larger than 2 GiB".into()));
         }
         let out = if self.opts.compression == Compression::None {
@@ -227,11 +225,21 @@ impl BatchBuilder {
         } else {
             &mut self.raw
         };
-        // Size the record exactly, then fill it in place: one bounds-checked slice instead of
-        // a capacity check per field, and no zero-fill of bytes about to be overwritten (so
-        // every byte below is written explicitly).
-        let dst = out.grow(varint_len(body as i32) + body);
-        let mut p = write_varint(dst, body as i32);
+        let prefix = varint_len(min as i32);
+        let exact = (prefix != varint_len(max as i32)).then(|| {
+            1 + varlong_len(delta)
+                + varint_len(offset_delta)
+                + varint_len(key_len)
+                + varint_len(value_len)
+                + payload
+        });
+        let prefix = exact.map_or(prefix, |b| varint_len(b as i32));
+        let reserved = prefix + exact.unwrap_or(max);
+        // Fill the record in place: one bounds-checked slice instead of a capacity check per
+        // field, and no zero-fill of bytes about to be overwritten (so every byte of the
+        // record is written explicitly below).
+        let dst = out.grow(reserved);
+        let mut p = prefix;
         dst[p] = 0; // record attributes: none are defined
         p += 1;
         p += write_varlong(&mut dst[p..], delta);
@@ -248,9 +256,15 @@ impl BatchBuilder {
         }
         if headers.is_empty() {
             dst[p] = 0;
+            p += 1;
         } else {
-            headers.write_into(&mut dst[p..]);
+            p += headers.write_into(&mut dst[p..]);
         }
+        let body = p - prefix;
+        // Both bounds gave `prefix`, or it came from the exact size: the varint fits exactly.
+        debug_assert_eq!(varint_len(body as i32), prefix);
+        write_varint(&mut dst[..prefix], body as i32);
+        out.shrink_by(reserved - p);
         self.count += 1;
         if self.count == 1 || timestamp > self.max_timestamp {
             self.max_timestamp = timestamp;
@@ -372,6 +386,11 @@ impl Buf {
         }
         self.len = end;
         &mut self.data[start..end]
+    }
+
+    /// Gives back the last `n` bytes of the last [`grow`](Self::grow).
+    fn shrink_by(&mut self, n: usize) {
+        self.len -= n;
     }
 
     /// The buffer as a `Vec` of exactly `len` bytes, for codecs that append to a `Vec`.
