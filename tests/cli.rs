@@ -569,3 +569,131 @@ fn maintain_applies_retention_and_closes_cleanly() -> TestResult {
     assert_code(&o, 0, "verify after maintain");
     Ok(())
 }
+
+/// A store with topic `events`: record `a` (key `k1`, header `h`=`v`), a transaction
+/// commit marker (a control batch), record `b` (null key, a header with a null value).
+fn store_with_control_batch() -> TestResult<(tempfile::TempDir, PathBuf)> {
+    use tidelog::log::Validation;
+    use tidelog::record::{encode_batch, BatchOptions};
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("store");
+    let store = Store::open(&dir, StoreConfig::default())?;
+    store.create_topic("events", 1, TopicConfig::default())?;
+    let log = store.log("events", 0)?;
+    log.append(
+        &[Record::new(1_700_000_000_000, "a")
+            .with_key("k1")
+            .with_header("h", Some(b"v".to_vec()))],
+        &AppendOptions::default(),
+    )?;
+    let marker = encode_batch(
+        BatchOptions {
+            is_control: true,
+            is_transactional: true,
+            producer_id: 7,
+            producer_epoch: 0,
+            ..BatchOptions::default()
+        },
+        &[Record::new(1_700_000_000_001, vec![0, 0, 0, 0, 0, 5]).with_key(vec![0, 0, 0, 1])],
+    )?;
+    log.append_batch(&marker, Validation::Deep)?;
+    log.append(
+        &[Record::new(1_700_000_000_002, "b").with_header("n", None)],
+        &AppendOptions::default(),
+    )?;
+    drop(log);
+    store.close()?;
+    Ok((tmp, dir))
+}
+
+#[test]
+fn consume_text_json_offsets_and_control_records() -> TestResult {
+    let (_tmp, dir) = store_with_control_batch()?;
+    let d = path_str(&dir);
+    let base = ["consume", "--dir", d, "--topic", "events"];
+    let run = |extra: &[&str]| -> TestResult<Output> {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        tidelog(&args, None)
+    };
+    let o = run(&["--from-beginning"])?;
+    assert_code(&o, 0, "consume --from-beginning");
+    assert_eq!(stdout(&o), "a\nb\n", "the control record is skipped");
+
+    let o = run(&["--from-beginning", "--print-key"])?;
+    assert_eq!(stdout(&o), "k1\ta\nnull\tb\n");
+
+    let o = run(&["--from-beginning", "--format", "json"])?;
+    assert_code(&o, 0, "consume --format json");
+    assert_eq!(
+        stdout(&o),
+        "{\"partition\":0,\"offset\":0,\"timestamp\":1700000000000,\"key\":\"azE=\",\"value\":\"YQ==\",\"headers\":[[\"h\",\"dg==\"]]}\n\
+         {\"partition\":0,\"offset\":2,\"timestamp\":1700000000002,\"key\":null,\"value\":\"Yg==\",\"headers\":[[\"n\",null]]}\n"
+    );
+
+    let o = run(&["--partition", "0", "--offset", "1"])?;
+    assert_eq!(stdout(&o), "b\n");
+    let o = run(&["--from-beginning", "--max-records", "1"])?;
+    assert_eq!(stdout(&o), "a\n");
+    let o = run(&[])?;
+    assert_code(&o, 0, "consume from the end");
+    assert_eq!(
+        stdout(&o),
+        "",
+        "without --from-beginning, reading starts at the end"
+    );
+    let o = run(&["--partition", "0", "--offset", "9"])?;
+    assert_code(&o, 1, "an offset past the end");
+    assert_eq!(stderr(&o).lines().count(), 1);
+    let o = run(&["--partition", "3"])?;
+    assert_code(&o, 1, "a partition the topic lacks");
+
+    // The dump shows the marker as Kafka's does.
+    let o = tidelog(
+        &["dump", "--print-data", path_str(&dir.join("events-0"))],
+        None,
+    )?;
+    assert_code(&o, 0, "dump of a control batch");
+    assert!(
+        stdout(&o).contains(" isTransactional: true isControl: true "),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains(" endTxnMarker: COMMIT coordinatorEpoch: 5\n"),
+        "{}",
+        stdout(&o)
+    );
+    Ok(())
+}
+
+#[test]
+fn consume_with_a_group_commits_as_it_goes() -> TestResult {
+    let (_tmp, dir) = store_with_control_batch()?;
+    let d = path_str(&dir);
+    let args = [
+        "consume",
+        "--dir",
+        d,
+        "--topic",
+        "events",
+        "--group",
+        "g",
+        "--from-beginning",
+        "--max-records",
+        "1",
+    ];
+    let o = tidelog(&args, None)?;
+    assert_code(&o, 0, "first group read");
+    assert_eq!(stdout(&o), "a\n");
+    let o = tidelog(&args, None)?;
+    assert_eq!(
+        stdout(&o),
+        "b\n",
+        "the second run starts at the committed offset"
+    );
+    let o = tidelog(&args, None)?;
+    assert_code(&o, 0, "third group read");
+    assert_eq!(stdout(&o), "", "everything was committed");
+    Ok(())
+}

@@ -1,16 +1,19 @@
 //! `tidelog consume`: print a topic's records, as Kafka's console consumer does.
 //!
 //! Without `--group` the partitions are read directly, starting at `--offset N` (one
-//! partition), at the beginning with `--from-beginning`, or else at the end. Control records
-//! (transaction markers) are skipped, as Kafka consumers skip them. Without `--follow` the
-//! command exits once every partition is read to its end.
+//! partition), at the beginning with `--from-beginning`, or else at the end. With `--group`
+//! a [`Consumer`] of that group starts at its committed offsets (else where
+//! `--from-beginning` says, as Kafka's `auto.offset.reset`) and commits the offsets of the
+//! records printed, after they are written out: at-least-once. Control records (transaction
+//! markers) are skipped, as Kafka consumers skip them. Without `--follow` the command exits
+//! once every partition is read to its end.
 
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tidelog::consumer::{Consumer, ConsumerConfig, OffsetReset, TopicPartition};
 use tidelog::log::Log;
-use tidelog::record::RecordRef;
 use tidelog::store::Store;
 
 use crate::args::{ConsumeArgs, Format};
@@ -24,12 +27,11 @@ const READ_BYTES: usize = 1 << 20;
 const FOLLOW_WAIT: Duration = Duration::from_millis(200);
 
 pub fn run(args: &ConsumeArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    if args.group.is_some() {
-        return Err(CliError::fail(
-            "consume --group is not available yet: it needs the consumer's group offsets",
-        ));
+    let store = open_existing(&args.dir)?;
+    match &args.group {
+        Some(group) => with_store(store, |store| consume_group(store, group, args, out)),
+        None => with_store(store, |store| consume(store, args, out)),
     }
-    with_store(open_existing(&args.dir)?, |store| consume(store, args, out))
 }
 
 /// One partition being read.
@@ -95,7 +97,15 @@ fn consume(store: &Store, args: &ConsumeArgs, out: &mut dyn Write) -> Result<(),
                 {
                     continue;
                 }
-                printer.print(reader.partition, &record)?;
+                let headers: Vec<_> = record.headers().iter().collect();
+                printer.print(&View {
+                    partition: reader.partition,
+                    offset: record.offset(),
+                    timestamp: record.timestamp(),
+                    key: record.key(),
+                    value: record.value(),
+                    headers: &headers,
+                })?;
                 printed += 1;
                 if printed >= limit {
                     return Ok(());
@@ -120,35 +130,150 @@ fn consume(store: &Store, args: &ConsumeArgs, out: &mut dyn Write) -> Result<(),
     }
 }
 
+/// Reads with a consumer of `group`, committing what was printed.
+fn consume_group(
+    store: &Store,
+    group: &str,
+    args: &ConsumeArgs,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let mut consumer = Consumer::new(
+        store,
+        ConsumerConfig {
+            group_id: Some(group.to_string()),
+            auto_offset_reset: if args.from_beginning {
+                OffsetReset::Earliest
+            } else {
+                OffsetReset::Latest
+            },
+            enable_auto_commit: false,
+            ..ConsumerConfig::default()
+        },
+    )?;
+    match args.partition {
+        Some(p) => consumer.assign(&[TopicPartition::new(args.topic.clone(), p)])?,
+        None => consumer.subscribe(&[args.topic.as_str()])?,
+    }
+    let limit = args.max_records.unwrap_or(u64::MAX);
+    let mut printed: u64 = 0;
+    let mut printer = Printer { args, out };
+    let timeout = if args.follow {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_millis(50)
+    };
+    let result = loop {
+        let records = match consumer.poll(timeout) {
+            Ok(r) => r,
+            Err(e) => break Err(e.into()),
+        };
+        if records.is_empty() {
+            if args.follow {
+                continue;
+            }
+            match at_end(store, &mut consumer) {
+                Ok(true) => break Ok(()),
+                Ok(false) => continue,
+                Err(e) => break Err(e),
+            }
+        }
+        let mut next: Vec<(TopicPartition, i64)> = Vec::new();
+        let mut outcome = Ok(());
+        for r in &records {
+            if printed >= limit {
+                break;
+            }
+            let headers: Vec<_> = r
+                .headers()
+                .iter()
+                .map(|h| (h.key.as_bytes(), h.value.as_deref()))
+                .collect();
+            outcome = printer.print(&View {
+                partition: r.partition(),
+                offset: r.offset(),
+                timestamp: r.timestamp(),
+                key: r.key(),
+                value: r.value(),
+                headers: &headers,
+            });
+            if outcome.is_err() {
+                break;
+            }
+            printed += 1;
+            let tp = r.topic_partition();
+            match next.iter_mut().find(|(t, _)| *t == tp) {
+                Some(entry) => entry.1 = r.offset() + 1,
+                None => next.push((tp, r.offset() + 1)),
+            }
+        }
+        // Commit only what reached the output.
+        let flushed = outcome.and_then(|()| printer.out.flush().map_err(CliError::from));
+        if !next.is_empty() {
+            if let Err(e) = consumer.commit_offsets(&next) {
+                break Err(e.into());
+            }
+        }
+        if let Err(e) = flushed {
+            break Err(e);
+        }
+        if printed >= limit {
+            break Ok(());
+        }
+    };
+    consumer.close()?;
+    result
+}
+
+/// True if every assigned partition's position is at its log end.
+fn at_end(store: &Store, consumer: &mut Consumer) -> Result<bool, CliError> {
+    for tp in consumer.assignment() {
+        let end = store.log(&tp.topic, tp.partition)?.end_offset();
+        if consumer.position(&tp)? < end {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// One record to print, from either reading path.
+struct View<'a> {
+    partition: i32,
+    offset: i64,
+    timestamp: i64,
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
+    headers: &'a [(&'a [u8], Option<&'a [u8]>)],
+}
+
 struct Printer<'a> {
     args: &'a ConsumeArgs,
     out: &'a mut dyn Write,
 }
 
 impl Printer<'_> {
-    fn print(&mut self, partition: i32, r: &RecordRef<'_>) -> Result<(), CliError> {
+    fn print(&mut self, r: &View<'_>) -> Result<(), CliError> {
         match self.args.format {
             Format::Json => {
-                let headers = json_array(r.headers().iter().map(|(k, v)| {
+                let headers = json_array(r.headers.iter().map(|(k, v)| {
                     let value = v.map_or("null".to_string(), |v| json_string(&base64(v)));
                     format!("[{},{value}]", json_string(&String::from_utf8_lossy(k)))
                 }));
                 let line = JsonObject::new()
-                    .num("partition", partition)
-                    .num("offset", r.offset())
-                    .num("timestamp", r.timestamp())
-                    .opt_str("key", r.key().map(base64).as_deref())
-                    .opt_str("value", r.value().map(base64).as_deref())
+                    .num("partition", r.partition)
+                    .num("offset", r.offset)
+                    .num("timestamp", r.timestamp)
+                    .opt_str("key", r.key.map(base64).as_deref())
+                    .opt_str("value", r.value.map(base64).as_deref())
                     .raw("headers", &headers)
                     .finish();
                 writeln!(self.out, "{line}")?;
             }
             Format::Text => {
                 if self.args.print_key {
-                    self.out.write_all(r.key().unwrap_or(b"null"))?;
+                    self.out.write_all(r.key.unwrap_or(b"null"))?;
                     self.out.write_all(b"\t")?;
                 }
-                self.out.write_all(r.value().unwrap_or(b"null"))?;
+                self.out.write_all(r.value.unwrap_or(b"null"))?;
                 self.out.write_all(b"\n")?;
             }
         }

@@ -1,5 +1,12 @@
-use crate::{args::*, CliError};
+//! `tidelog perf`: waits for the library's producer.
+
 use std::io::Write;
-pub fn run(_a: &PerfCommand, _o: &mut dyn Write) -> Result<(), CliError> {
-    Err(CliError::fail("todo"))
+
+use crate::args::PerfCommand;
+use crate::CliError;
+
+pub fn run(_command: &PerfCommand, _out: &mut dyn Write) -> Result<(), CliError> {
+    Err(CliError::fail(
+        "perf is not available yet: it needs the library's Producer",
+    ))
 }

@@ -1,5 +1,12 @@
-use crate::{args::*, CliError};
+//! `tidelog produce`: waits for the library's producer.
+
 use std::io::Write;
-pub fn run(_a: &ProduceArgs, _o: &mut dyn Write) -> Result<(), CliError> {
-    Err(CliError::fail("todo"))
+
+use crate::args::ProduceArgs;
+use crate::CliError;
+
+pub fn run(_args: &ProduceArgs, _out: &mut dyn Write) -> Result<(), CliError> {
+    Err(CliError::fail(
+        "produce is not available yet: it needs the library's Producer",
+    ))
 }
