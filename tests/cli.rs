@@ -697,3 +697,84 @@ fn consume_with_a_group_commits_as_it_goes() -> TestResult {
     assert_eq!(stdout(&o), "", "everything was committed");
     Ok(())
 }
+
+#[test]
+fn verify_and_dump_a_store_an_application_holds_open() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("store");
+    let store = Store::open(&dir, StoreConfig::default())?;
+    let config = TopicConfig::default().with("index.interval.bytes", "256")?;
+    store.create_topic("live", 1, config)?;
+    let log = store.log("live", 0)?;
+    for i in 0..50 {
+        log.append(
+            &[Record::new(1_700_000_000_000 + i, vec![b'x'; 100])],
+            &AppendOptions::default(),
+        )?;
+    }
+    // The application keeps the store open (its lock held, the active segment's indexes
+    // mapped and not trimmed, no clean-shutdown marker) while the tools read it.
+    let before = snapshot(&dir)?;
+    let o = tidelog(&["verify", "--dir", path_str(&dir)], None)?;
+    assert_code(&o, 0, "verify of a store held open");
+    assert!(stdout(&o).contains("live-0: ok"), "{}", stdout(&o));
+    let o = tidelog(&["dump", "--index", path_str(&dir.join("live-0"))], None)?;
+    assert_code(&o, 0, "dump of a store held open");
+    assert_eq!(
+        stdout(&o)
+            .lines()
+            .filter(|l| l.starts_with("baseOffset: "))
+            .count(),
+        50
+    );
+    assert!(
+        stdout(&o).lines().any(|l| l.starts_with("offset: ")),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(snapshot(&dir)?, before, "the tools must not write");
+    drop(log);
+    store.close()?;
+    Ok(())
+}
+
+/// One uncompressed magic-1 log entry (`FORMAT.md` §10).
+fn legacy_v1_entry(offset: i64, timestamp: i64, value: &[u8]) -> Vec<u8> {
+    let mut message = vec![1u8, 0]; // magic 1, attributes: no codec, CreateTime
+    message.extend_from_slice(&timestamp.to_be_bytes());
+    message.extend_from_slice(&(-1i32).to_be_bytes()); // null key
+    message.extend_from_slice(&(value.len() as i32).to_be_bytes());
+    message.extend_from_slice(value);
+    let crc = crc32fast::hash(&message);
+    let mut entry = offset.to_be_bytes().to_vec();
+    entry.extend_from_slice(&((message.len() + 4) as i32).to_be_bytes());
+    entry.extend_from_slice(&crc.to_be_bytes());
+    entry.extend_from_slice(&message);
+    entry
+}
+
+#[test]
+fn dump_legacy_messages() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("old-0");
+    std::fs::create_dir(&dir)?;
+    let mut segment = legacy_v1_entry(0, 1_600_000_000_000, b"hello");
+    segment.extend(legacy_v1_entry(1, 1_600_000_000_001, b"world"));
+    let log = dir.join("00000000000000000000.log");
+    std::fs::write(&log, &segment)?;
+    let o = tidelog(&["dump", "--print-data", path_str(&log)], None)?;
+    assert_code(&o, 0, "dump of legacy messages");
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[2].starts_with("offset: 0 position: 0 CreateTime: 1600000000000 size: 39 magic: 1 compresscodec: none crc: "),
+        "{text}"
+    );
+    assert!(lines[2].ends_with(" isvalid: true"), "{text}");
+    assert_eq!(
+        lines[3],
+        "| offset: 0 CreateTime: 1600000000000 keySize: -1 valueSize: 5 payload: hello"
+    );
+    assert!(lines[4].starts_with("offset: 1 position: 39 "), "{text}");
+    Ok(())
+}

@@ -59,6 +59,14 @@ impl CliError {
         }
     }
 
+    /// Exit code 1 for problems already reported on stderr, one line each.
+    pub fn reported() -> Self {
+        CliError {
+            code: 1,
+            message: String::new(),
+        }
+    }
+
     /// A failed I/O call on `path`.
     pub fn io(op: &str, path: &Path, e: &io::Error) -> Self {
         Self::fail(format!("cannot {op} {}: {e}", path.display()))

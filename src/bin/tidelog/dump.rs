@@ -42,10 +42,10 @@ impl Dumper<'_> {
         if meta.is_dir() {
             let segments = sf::segments_in(path)?;
             if segments.is_empty() {
-                self.findings.error(format_args!(
+                return Err(CliError::fail(format!(
                     "{} holds no segment files (is it a partition directory?)",
                     path.display()
-                ));
+                )));
             }
             let last = segments.len().saturating_sub(1);
             for (i, (_, log)) in segments.iter().enumerate() {

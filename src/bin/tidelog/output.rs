@@ -206,21 +206,13 @@ impl Findings {
         }
     }
 
-    /// Exit code 1 (with a summary line) if any error was found.
+    /// Exit code 1 if any error was found; each was reported on its own line already.
     pub fn into_result(self) -> Result<(), crate::CliError> {
         if self.errors == 0 {
-            return Ok(());
+            Ok(())
+        } else {
+            Err(crate::CliError::reported())
         }
-        Err(crate::CliError::fail(format!(
-            "{} problem{} found{}",
-            self.errors,
-            plural(self.errors),
-            if self.warnings > 0 {
-                format!(" (and {} warning{})", self.warnings, plural(self.warnings))
-            } else {
-                String::new()
-            }
-        )))
     }
 }
 
