@@ -26,7 +26,8 @@ pub(crate) type Segments<S> = Arc<Vec<Arc<LogSegment<S>>>>;
 /// lock); readers never take that lock, never block on the writer, and never see a partial
 /// batch: they read a snapshot of the segment list, bounded by each segment's published
 /// size. A reader holding a segment that retention deletes keeps reading it through its open
-/// file handle.
+/// file handle. Another process reads the same directory with
+/// [`open_read_only`](Log::open_read_only).
 ///
 /// ```
 /// use tidelog::log::{AppendOptions, Log, LogOpenOptions};
@@ -67,6 +68,9 @@ pub struct Log<S: Storage = StdFs> {
     pub(crate) wake: (Mutex<()>, Condvar),
     pub(crate) report: RecoveryReport,
     pub(crate) counters: Counters,
+    /// Opened with [`open_read_only`](Self::open_read_only): every writing method fails, and
+    /// [`refresh`](Self::refresh) follows the writer.
+    pub(crate) read_only: bool,
 }
 
 /// Cheap running totals, readable at any time.
@@ -195,6 +199,9 @@ impl<S: Storage> Log<S> {
     /// # Errors
     /// As [`flush`](Self::flush).
     pub fn flush_if_due(&self) -> Result<bool> {
+        if self.read_only {
+            return Err(self.read_only_error());
+        }
         let first = self.first_unflushed_ms.load(Ordering::Acquire);
         if first == i64::MIN || self.config.flush_ms == u64::MAX {
             return Ok(false);
@@ -237,8 +244,11 @@ impl<S: Storage> Log<S> {
         }
     }
 
-    /// Fails if the log is closed or poisoned.
+    /// Fails if the log is read-only, closed or poisoned.
     pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(self.read_only_error());
+        }
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
@@ -283,10 +293,16 @@ impl<S: Storage> Log<S> {
 
     /// Blocks until the log end passes `offset` (data at `offset` can be read), the timeout
     /// passes, or the log is closed. Returns whether data at `offset` is there.
+    ///
+    /// A read-only log polls instead: it [`refresh`](Self::refresh)es every few
+    /// milliseconds until then (at least once, even with a zero timeout).
     pub fn wait_for(&self, offset: i64, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         if self.end_offset() > offset {
             return true;
+        }
+        if self.read_only {
+            return self.poll_for(offset, deadline);
         }
         self.waiters.fetch_add(1, Ordering::AcqRel);
         let mut guard = self.wake.0.lock();

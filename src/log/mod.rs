@@ -1,13 +1,15 @@
 //! The partition log: one Kafka partition directory of segments.
 //!
 //! - [`Log`]: open or create, append, read, roll, flush, retention, truncation, recovery;
+//!   or open read-only beside a live writer ([`Log::open_read_only`], [`Log::refresh`]);
 //! - [`FileSlice`]: whole batches of one segment file, for zero-copy sends;
 //! - [`ReadResult`]: decoded batches whose records borrow one buffer;
 //! - [`LeaderEpochCache`]: Kafka's `leader-epoch-checkpoint` in memory.
 //!
 //! Files: `log.rs` (the type, its state and accessors), `recovery.rs` (open), `append.rs`
 //! (append, roll, flush), `read.rs` (reads and timestamp lookups), `retention.rs`
-//! (retention, `delete_records_before`, `truncate_to`).
+//! (retention, `delete_records_before`, `truncate_to`), `read_only.rs` (the read-only open
+//! beside a live writer, `refresh`).
 
 mod append;
 mod file_slice;
@@ -16,6 +18,7 @@ mod leader_epoch;
 mod log;
 mod options;
 mod read;
+mod read_only;
 mod recovery;
 mod retention;
 

@@ -384,7 +384,7 @@ impl<S: Storage> Log<S> {
             let seg_end = segment.size();
             let hint = segment.time_index().lookup(timestamp);
             let from = hint.offset.max(start);
-            let mut position = u64::from(segment.offset_index().lookup(from).position);
+            let mut position = u64::from(segment.index_lookup(from).position);
             while let Some(info) = segment.header_at(position, seg_end)? {
                 position = info.end();
                 if info.base_offset >= end {

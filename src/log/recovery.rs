@@ -133,6 +133,7 @@ impl<S: Storage> Log<S> {
             wake: (Mutex::new(()), Condvar::new()),
             report,
             counters: Default::default(),
+            read_only: false,
         };
         if epochs_changed {
             let w = log.writer.lock();
@@ -163,6 +164,16 @@ fn tidy_directory<S: Storage>(
         let Some(parsed) = SegmentFileName::parse(name) else {
             continue;
         };
+        // Everything below opens and removes files by their canonical (20-digit) names,
+        // which Kafka and tidelog always write. A segment-like file under another name
+        // (`5.log`) would be opened as a file that does not exist: refuse it by name, and
+        // leave it in place, since it may hold data.
+        if parsed.to_string() != name {
+            return Err(Error::InvalidLayout {
+                path: dir.join(name),
+                reason: format!("segment file name is not in the canonical form {parsed}"),
+            });
+        }
         match parsed.suffix() {
             Some(FileSuffix::Deleted) => remove.push(parsed.path_in(dir)),
             Some(FileSuffix::Cleaned) => {

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use parking_lot::{Mutex, RwLock};
+
 use super::batch_info::{BatchInfo, HEADER_PEEK_BYTES};
 use super::file_name::{FileKind, FileSuffix, SegmentFileName};
 use super::offset_index::{IndexEntry, OffsetIndex};
@@ -51,6 +53,9 @@ pub struct LogSegment<S: Storage = StdFs> {
     bytes_since_index_entry: AtomicU64,
     /// Writer only: bytes written but not yet fsynced.
     dirty: AtomicBool,
+    /// Read-only segments only (opened with `writable == false`): what their tail walks
+    /// learned ([`refresh_tail`](Self::refresh_tail)). `None` for a writable segment.
+    read_only: Option<ReadOnlyTail>,
 }
 
 impl<S: Storage> LogSegment<S> {
@@ -97,8 +102,15 @@ impl<S: Storage> LogSegment<S> {
     /// ([`indexes_look_sane`](Self::indexes_look_sane)) and recovers the segment if they are
     /// missing or damaged. Missing index files are created empty (and must then be rebuilt).
     ///
+    /// With `writable == false` (a reader beside a live writer, or of files it may not
+    /// write) nothing is created, written or mapped: the files are opened read-only, the
+    /// indexes are read into memory with positional reads, and both must exist. Call
+    /// [`refresh_tail`](Self::refresh_tail) before reading: until then [`size`](Self::size) is
+    /// the file's length, which may end inside a batch being appended.
+    ///
     /// # Errors
-    /// I/O errors; the `.log` must exist.
+    /// I/O errors; the `.log` must exist; read-only, [`Error::InvalidLayout`] for a missing
+    /// index.
     pub fn open(
         storage: &S,
         dir: &Path,
@@ -147,7 +159,7 @@ impl<S: Storage> LogSegment<S> {
                 reason: "time index is missing".into(),
             });
         };
-        let seg = Self::assemble(
+        let mut seg = Self::assemble(
             storage,
             dir,
             base_offset,
@@ -158,6 +170,9 @@ impl<S: Storage> LogSegment<S> {
             size,
             now_ms,
         );
+        if !writable {
+            seg.read_only = Some(ReadOnlyTail::default());
+        }
         Ok((seg, missing))
     }
 
@@ -191,6 +206,7 @@ impl<S: Storage> LogSegment<S> {
             opened_ms: now_ms,
             bytes_since_index_entry: AtomicU64::new(0),
             dirty: AtomicBool::new(false),
+            read_only: None,
         }
     }
 
@@ -390,7 +406,7 @@ impl<S: Storage> LogSegment<S> {
     /// # Errors
     /// [`Error::Corrupt`] if the file holds no valid batch on the way.
     pub fn find_batch(&self, target: i64, end: u64) -> Result<Option<BatchInfo>> {
-        let hit = self.index.lookup(target);
+        let hit = self.index_lookup(target);
         let mut position = u64::from(hit.position);
         if position != 0 {
             let trusted = matches!(
@@ -653,6 +669,282 @@ impl<S: Storage> LogSegment<S> {
             storage.remove_file(&to)?;
         }
         Ok(())
+    }
+}
+
+/// What the tail walks of a read-only segment learned.
+#[derive(Debug, Default)]
+struct ReadOnlyTail {
+    /// Held for a whole walk, so walks of one segment never interleave. Readers never take it.
+    walk: Mutex<TailWalk>,
+    /// `last offset → position` of batches the walks found, one every `index.interval.bytes`
+    /// (Kafka's index rule), in order: an in-memory supplement to the index snapshot loaded at
+    /// open, so that lookups near the end of a segment that grew since stay short. Locked
+    /// only briefly, never over I/O.
+    hints: RwLock<Vec<IndexEntry>>,
+}
+
+/// The position of a read-only segment's tail walks.
+#[derive(Debug, Default)]
+struct TailWalk {
+    /// The last complete batch found and its header bytes as read then: the next walk
+    /// resumes after it if those bytes still read the same, and walks the whole segment again
+    /// otherwise (the writer truncated it, and may have written other batches since).
+    last: Option<(BatchInfo, PeekedHeader)>,
+    /// Log bytes walked since the last hint (Kafka's `bytesSinceLastIndexEntry`).
+    bytes_since_hint: u64,
+}
+
+/// The first bytes of a batch as read: up to [`HEADER_PEEK_BYTES`] of them.
+type PeekedHeader = ([u8; HEADER_PEEK_BYTES], usize);
+
+/// Read-only segments: finding the end of a file another process appends to, and looking
+/// up offsets past the index snapshot. Nothing here writes or maps anything.
+impl<S: Storage> LogSegment<S> {
+    /// True if the segment was opened read-only (`writable == false`).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only.is_some()
+    }
+
+    /// The entry to start a scan for `target` from: the offset-index entry with the largest
+    /// offset `<= target` (`(base offset, 0)` if none), or for a read-only segment the
+    /// closer of it and the entries its tail walks learned since the index was loaded.
+    pub fn index_lookup(&self, target: i64) -> IndexEntry {
+        let hit = self.index.lookup(target);
+        let Some(ro) = &self.read_only else {
+            return hit;
+        };
+        let hints = ro.hints.read();
+        let n = hints.partition_point(|e| e.offset <= target);
+        match n.checked_sub(1).and_then(|i| hints.get(i)) {
+            Some(&hint) if hint.offset > hit.offset => hint,
+            _ => hit,
+        }
+    }
+
+    /// Read-only segments: finds the end of the complete batches now in the file and
+    /// publishes it as [`size`](Self::size) and [`next_offset`](Self::next_offset) (and the
+    /// max timestamp), as a writer does after its appends. Returns whether the end moved.
+    ///
+    /// The first call walks batches from the last offset-index entry (checked against the
+    /// batch it points at; the file's start if it does not match), so only the tail is read.
+    /// Later calls resume after the last batch found, so a tailing reader walks each batch
+    /// once. Every batch walked must be whole and pass its framing and CRC checks, so it
+    /// counts only once all its bytes are in place, whatever order a writer's bytes become
+    /// visible in. The walk stops before a batch that runs past the end of the file (an
+    /// append in flight, or a crash's torn tail) and at any batch that fails its checks; a
+    /// later call looks again. If the last batch found no longer reads the same
+    /// (the writer truncated the file, and may have appended other batches since), the whole
+    /// segment is walked again from its start.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a writable segment (its writer publishes its end); I/O
+    /// errors.
+    pub fn refresh_tail(&self) -> Result<bool> {
+        let Some(ro) = &self.read_only else {
+            return Err(Error::InvalidArgument(format!(
+                "{} is open for writing: its writer publishes its end",
+                self.log_path().display()
+            )));
+        };
+        let mut walk = ro.walk.lock();
+        let file_len = self.log.size()?;
+        let old_size = self.size();
+        let old_next = self.next_offset();
+        let mut max_ts = self.max_timestamp.load(Ordering::Acquire);
+        let mut max_ts_offset = self.offset_of_max_timestamp.load(Ordering::Acquire);
+        // Where to start: after the last batch found if it still reads the same, else the
+        // whole segment again; on the first walk, the last index entry's batch.
+        let (mut position, mut floor) = match walk.last {
+            Some((info, header)) => {
+                let same = info.end() <= file_len
+                    && self
+                        .peek_file(info.position, file_len)?
+                        .is_some_and(|(_, (now, n))| {
+                            n >= header.1 && now[..header.1] == header.0[..header.1]
+                        });
+                if same {
+                    (info.end(), info.next_offset())
+                } else {
+                    log::info!(
+                        "{}: the batch at position {} changed under the reader (truncated); \
+                         walking the segment again",
+                        self.log_path().display(),
+                        info.position
+                    );
+                    walk.last = None;
+                    walk.bytes_since_hint = 0;
+                    ro.hints.write().clear();
+                    max_ts = -1;
+                    max_ts_offset = self.base_offset;
+                    (0, self.base_offset)
+                }
+            }
+            None => {
+                if let Some(last) = self.time_index.last_entry() {
+                    if last.timestamp > max_ts {
+                        max_ts = last.timestamp;
+                        max_ts_offset = last.offset;
+                    }
+                }
+                self.tail_walk_start(file_len)?
+            }
+        };
+        let mut hints = Vec::new();
+        let mut window = Window::default();
+        while position < file_len {
+            // The whole batch, CRC and all: only a batch whose every byte is in place counts,
+            // whatever order the writer's bytes become visible in.
+            let remaining = file_len - position;
+            let bytes = window.batch_at(&*self.log, position, remaining)?;
+            let checked = Batch::parse(bytes)
+                .and_then(|batch| BatchInfo::peek(batch.as_bytes(), position, remaining));
+            let info = match checked {
+                Ok(info) => info,
+                Err(e) => {
+                    if !matches!(
+                        e,
+                        Error::Corrupt {
+                            kind: Corruption::Truncated { .. },
+                            ..
+                        }
+                    ) {
+                        log::debug!(
+                            "{}: no valid batch at position {position} (yet): {e}",
+                            self.log_path().display()
+                        );
+                    }
+                    break;
+                }
+            };
+            // `bytes` holds the whole batch (it parsed), so its first `header.1` bytes.
+            let mut header: PeekedHeader = ([0; HEADER_PEEK_BYTES], 0);
+            header.1 = HEADER_PEEK_BYTES.min(info.size as usize);
+            header.0[..header.1].copy_from_slice(&bytes[..header.1]);
+            let fits = info.base_offset >= floor
+                && info.last_offset.saturating_sub(self.base_offset) <= i64::from(i32::MAX);
+            if !fits {
+                log::debug!(
+                    "{}: batch at position {position} (offsets {}..={}) does not follow offset \
+                     {}; the walk stops there",
+                    self.log_path().display(),
+                    info.base_offset,
+                    info.last_offset,
+                    floor - 1
+                );
+                break;
+            }
+            if walk.bytes_since_hint > u64::from(self.config.index_interval_bytes) {
+                if let Ok(p) = u32::try_from(info.position) {
+                    hints.push(IndexEntry {
+                        offset: info.last_offset,
+                        position: p,
+                    });
+                }
+                walk.bytes_since_hint = u64::from(info.size);
+            } else {
+                walk.bytes_since_hint += u64::from(info.size);
+            }
+            if info.max_timestamp > max_ts {
+                max_ts = info.max_timestamp;
+                max_ts_offset = info.last_offset;
+            }
+            if info.position == 0 && info.max_timestamp >= 0 {
+                self.rolling_timestamp
+                    .store(info.max_timestamp.min(self.opened_ms), Ordering::Release);
+            }
+            floor = info.next_offset();
+            position = info.end();
+            walk.last = Some((info, header));
+        }
+        if !hints.is_empty() {
+            ro.hints.write().extend(hints);
+        }
+        self.max_timestamp.store(max_ts, Ordering::Release);
+        self.offset_of_max_timestamp
+            .store(max_ts_offset, Ordering::Release);
+        // As `append` publishes: the size first, then the offset.
+        self.size.store(position, Ordering::Release);
+        self.next_offset.store(floor, Ordering::Release);
+        Ok(position != old_size || floor != old_next)
+    }
+
+    /// Where the first tail walk starts: the batch the last offset-index entry points at, if
+    /// it is there and ends at that entry's offset; else an earlier entry's (an entry is
+    /// stored through the writer's mapping, so the newest may be torn); else the file's start.
+    /// Returns the position and the offset the walk may start from.
+    fn tail_walk_start(&self, file_len: u64) -> Result<(u64, i64)> {
+        let n = self.index.len();
+        for i in (n.saturating_sub(3)..n).rev() {
+            let Some(entry) = self.index.entry(i) else {
+                continue;
+            };
+            if let Some((info, _)) = self.peek_file(u64::from(entry.position), file_len)? {
+                if info.last_offset == entry.offset && info.base_offset >= self.base_offset {
+                    return Ok((info.position, info.base_offset));
+                }
+            }
+        }
+        Ok((0, self.base_offset))
+    }
+
+    /// The header of the complete batch starting at `position` of the file as it is (not
+    /// bounded by the published size), with the bytes read. `None` at or past `file_len`,
+    /// for a batch running past it (an append in flight or a torn tail), and for bytes that
+    /// are not a valid header.
+    ///
+    /// # Errors
+    /// I/O errors.
+    fn peek_file(&self, position: u64, file_len: u64) -> Result<Option<(BatchInfo, PeekedHeader)>> {
+        if position >= file_len {
+            return Ok(None);
+        }
+        let available = file_len - position;
+        let want =
+            usize::try_from(available).map_or(HEADER_PEEK_BYTES, |a| a.min(HEADER_PEEK_BYTES));
+        let mut buf = [0u8; HEADER_PEEK_BYTES];
+        let mut n = 0;
+        while n < want {
+            let got = self.log.read_at(&mut buf[n..want], position + n as u64)?;
+            if got == 0 {
+                break; // cut under us
+            }
+            n += got;
+        }
+        match BatchInfo::peek(&buf[..n], position, available) {
+            Ok(info) => Ok(Some((info, (buf, n)))),
+            Err(Error::Corrupt {
+                kind: Corruption::Truncated { .. },
+                ..
+            }) => Ok(None),
+            Err(e) => {
+                log::debug!(
+                    "{}: no valid batch at position {position}: {e}",
+                    self.log_path().display()
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    /// Read-only openers: true if the segment's `.log` path no longer names the file this
+    /// segment holds open: the writer deleted it, and perhaps created another segment at the
+    /// same base offset (after a truncation). Always false when the storage has no OS file
+    /// descriptors (this compares device and inode numbers, outside the storage seam).
+    ///
+    /// # Errors
+    /// I/O errors other than the path being missing.
+    pub fn file_replaced(&self) -> Result<bool> {
+        let Some(fd) = self.log.fd() else {
+            return Ok(false);
+        };
+        let path = self.log_path();
+        let held = rustix::fs::fstat(fd).map_err(|e| Error::io("fstat", &path, e.into()))?;
+        match rustix::fs::stat(&path) {
+            Ok(now) => Ok(now.st_dev != held.st_dev || now.st_ino != held.st_ino),
+            Err(rustix::io::Errno::NOENT) => Ok(true),
+            Err(e) => Err(Error::io("stat", &path, e.into())),
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //!
 //! - [`Store`]: open (with the directory lock), topics (create, delete, list, describe, add
 //!   partitions), partition logs, maintenance, clean close;
+//! - [`ReadOnlyStore`]: the same directory read beside a live writer, without the lock;
 //! - Kafka's log-dir files it keeps: `recovery-point-offset-checkpoint`,
 //!   `log-start-offset-checkpoint`, `.kafka_cleanshutdown`, and each partition's
 //!   `partition.metadata`;
@@ -9,6 +10,7 @@
 
 mod log_dir;
 mod metadata;
+mod read_only;
 #[allow(
     clippy::module_inception,
     reason = "the Store type lives in store/store.rs"
@@ -18,6 +20,7 @@ mod topic;
 
 pub use log_dir::CLEAN_SHUTDOWN_FILE;
 pub use metadata::METADATA_FILE;
+pub use read_only::{ReadOnlyStore, ReadOnlyTopicDescription};
 pub use store::{MaintenanceReport, Store, CONSUMER_OFFSETS_TOPIC, KAFKA_OFFSETS_PARTITIONS};
 pub use topic::{PartitionDescription, TopicDescription};
 

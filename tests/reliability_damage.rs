@@ -1,0 +1,688 @@
+//! Damage to a closed log on real files: corruption of a sealed, synced segment (R05),
+//! damaged or lying derived state: indexes, time indexes, the recovery point, the clean
+//! marker (R06), and odd directory layouts (R07).
+//!
+//! Durable data is never dropped silently (I7): damage below the recovery point is a typed
+//! `Error::Corrupt` (on open or on read, for the damaged range), or with repair a reported
+//! cut. Derived files are advisory: whatever their state, offset and timestamp lookups equal
+//! a linear scan (I10). Each test prints one JSON line of counts.
+
+#![cfg(feature = "test-util")]
+
+mod reliability_support;
+
+use std::path::Path;
+
+use reliability_support::*;
+use tidelog::config::{LogConfig, ManualClock};
+use tidelog::io::SimRng;
+use tidelog::log::{Log, LogOpenOptions, Validation};
+use tidelog::Error;
+
+fn config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 2000,
+        index_interval_bytes: 100,
+        segment_index_bytes: 4096,
+        retention_ms: -1,
+        ..Default::default()
+    }
+}
+
+/// A cleanly closed log of `n` batches over several segments; returns the oracle (every
+/// batch durable) and the records' `(offset, timestamp)`.
+fn closed_fixture(dir: &Path, seed: u64, n: usize) -> TestResult<(Oracle, Vec<(i64, i64)>)> {
+    let clock = ManualClock::new(1_000_000);
+    let log = Log::open(dir, config(), open_options(&clock, None))?;
+    let mut rng = SimRng::new(seed);
+    let mut o = Oracle::default();
+    for i in 0..n {
+        let ts = 10_000 + i as i64 * 10 - rng.below(25) as i64;
+        let batch = random_batch(&mut rng, ts);
+        let info = log.append_batch(&batch, Validation::Shallow)?;
+        o.attempted.push(Attempt {
+            base: info.first_offset,
+            bytes: batch,
+            acked: true,
+        });
+    }
+    let records = records_of(&log)?;
+    let state = log.close()?;
+    o.durable = state.recovery_point;
+    Ok((o, records))
+}
+
+fn opts(clock: &ManualClock, rp: Option<i64>, clean: bool, repair: bool) -> LogOpenOptions {
+    LogOpenOptions {
+        recovery_point: rp,
+        clean_shutdown: clean,
+        repair,
+        ..open_options(clock, None)
+    }
+}
+
+/// Sizes of the `.log` files of `dir`, by base offset.
+fn log_sizes(dir: &Path) -> TestResult<Vec<(i64, u64)>> {
+    segment_bases(dir)?
+        .into_iter()
+        .map(|b| Ok((b, std::fs::metadata(seg_path(dir, b, "log"))?.len())))
+        .collect()
+}
+
+/// R05: a byte flipped in a sealed, synced segment (in the records, the CRC, the Length,
+/// the magic), after a clean and an unclean shutdown, with and without a recovery point,
+/// and with repair: `Error::Corrupt` for the damaged range only, later segments intact, no
+/// byte removed unless repair was asked for, and then a reported cut.
+#[test]
+fn r05_midlog_corruption_policy() -> TestResult {
+    let seed = seed(0x0005_5EED);
+    let mut report = Report::new("r05_midlog_corruption_policy", seed);
+    let root = scratch_dir()?;
+    let fixture = root.path().join("fixture");
+    let (o, _) = closed_fixture(&fixture, seed, 30)?;
+    let bases = segment_bases(&fixture)?;
+    if bases.len() < 3 {
+        return Err("the fixture needs three segments".into());
+    }
+    let victim_seg = bases[0];
+    let seg_bytes = std::fs::read(seg_path(&fixture, victim_seg, "log"))?;
+    let in_victim: Vec<&Attempt> = o.attempted.iter().filter(|a| a.base < bases[1]).collect();
+    let end = o.durable;
+    let mut trial = 0;
+    for (k, a) in in_victim.iter().enumerate() {
+        let pos: usize = in_victim[..k].iter().map(|x| x.bytes.len()).sum();
+        // Records section, CRC, Length, magic.
+        for (field, at) in [
+            ("records", a.bytes.len() - 3),
+            ("crc", 18),
+            ("length", 11),
+            ("magic", 16),
+        ] {
+            for (mode, rp, clean, repair) in [
+                ("clean", Some(end), true, false),
+                ("unclean", Some(end), false, false),
+                ("unclean-no-rp", None, false, false),
+                ("repair", None, false, true),
+            ] {
+                trial += 1;
+                let dir = root.path().join(format!("t{trial}"));
+                copy_dir(&fixture, &dir)?;
+                let mut bytes = seg_bytes.clone();
+                bytes[pos + at] ^= 0x10;
+                std::fs::write(seg_path(&dir, victim_seg, "log"), &bytes)?;
+                let sizes_before = log_sizes(&dir)?;
+                report.trials += 1;
+                report.faults_injected += 1;
+                let what = format!("{field} of batch {k} flipped, {mode}");
+                let clock = ManualClock::new(2_000_000);
+                let opened = guarded(&mut report, &what, || {
+                    Log::open(&dir, config(), opts(&clock, rp, clean, repair))
+                });
+                let log = match opened {
+                    None => continue,
+                    Some(Err(Error::Corrupt { .. })) if !repair => {
+                        report.clear_errors += 1;
+                        if log_sizes(&dir)? != sizes_before {
+                            report.bytes_dropped_beyond_damage += 1;
+                            report.note(format!("{what}: a failed open changed the files"));
+                        }
+                        std::fs::remove_dir_all(&dir)?;
+                        continue;
+                    }
+                    Some(Err(e)) => {
+                        report.add("open_failures", 1, true);
+                        report.note(format!("{what}: open failed: {e}"));
+                        continue;
+                    }
+                    Some(Ok(log)) => log,
+                };
+                report.recoveries_ok += 1;
+                let cuts = log.recovery_report().cuts.clone();
+                if repair {
+                    // The cut must be reported, at the damaged batch, as a repair.
+                    let dropped: u64 = sizes_before.iter().map(|s| s.1).sum::<u64>()
+                        - log_sizes(&dir)?.iter().map(|s| s.1).sum::<u64>();
+                    let reported: u64 = cuts.iter().map(|c| c.bytes).sum();
+                    let at_damage = cuts
+                        .first()
+                        .is_some_and(|c| c.position == pos as u64 && c.repaired);
+                    if dropped != reported || (dropped > 0 && !at_damage) {
+                        report.bytes_dropped_beyond_damage += dropped.abs_diff(reported).max(1);
+                        report.note(format!(
+                            "{what}: dropped {dropped} bytes, reported {cuts:?}"
+                        ));
+                    }
+                } else if !cuts.is_empty() || log_sizes(&dir)? != sizes_before {
+                    report.bytes_dropped_beyond_damage +=
+                        cuts.iter().map(|c| c.bytes).sum::<u64>().max(1);
+                    report.note(format!(
+                        "{what}: data below the recovery point cut: {cuts:?}"
+                    ));
+                }
+                // Every batch reads back intact or as a typed error; batches of later
+                // segments and (without repair) everything outside the damaged batch's
+                // index interval read back.
+                for (i, b) in o.attempted.iter().enumerate() {
+                    if b.base < log.log_start_offset() || b.base >= log.end_offset() {
+                        continue;
+                    }
+                    match log.read(b.base, 1) {
+                        Ok(r) if r.is_empty() => {
+                            // Known bug: see `r05_known_bug_damaged_length_reads_empty`.
+                            report.add("silent_empty_reads_known_bug", 1, false);
+                        }
+                        Ok(r) => {
+                            let raw = read_first_raw(r.bytes());
+                            if !same_batch(raw, &b.bytes, b.base) {
+                                report.corrupt_returned += 1;
+                                report.note(format!(
+                                    "{what}: batch {i} returned changed: {} bytes from offset {}",
+                                    r.bytes().len(),
+                                    if raw.len() >= 8 { batch_base(raw) } else { -1 }
+                                ));
+                            }
+                        }
+                        Err(Error::Corrupt { .. }) => {
+                            report.add("reads_refused_as_corrupt", 1, false);
+                            if b.base >= bases[1] {
+                                report.add("later_segment_unreadable", 1, true);
+                                report.note(format!("{what}: later batch {i} unreadable"));
+                            }
+                        }
+                        Err(e) => {
+                            report.add("read_failures", 1, true);
+                            report.note(format!("{what}: read of batch {i}: {e}"));
+                        }
+                    }
+                }
+                let damaged_readable = log
+                    .read(a.base, 1)
+                    .is_ok_and(|r| same_batch(read_first_raw(r.bytes()), &a.bytes, a.base));
+                if damaged_readable && a.base < log.end_offset() {
+                    report.corrupt_returned += 1;
+                    report.note(format!("{what}: the damaged batch read back as intact"));
+                }
+                drop(log);
+                std::fs::remove_dir_all(&dir)?;
+            }
+        }
+    }
+    report.finish();
+    Ok(())
+}
+
+/// The first batch of a read's raw bytes.
+fn read_first_raw(bytes: &[u8]) -> &[u8] {
+    let len = bytes
+        .get(8..12)
+        .map_or(0, |b| i32::from_be_bytes(b.try_into().unwrap_or_default()));
+    bytes.get(..12 + len.max(0) as usize).unwrap_or(bytes)
+}
+
+type Damage = fn(&Path, i64, &[i64]) -> TestResult;
+
+fn damage_index_file(dir: &Path, base: i64, ext: &str, f: impl FnOnce(&mut Vec<u8>)) -> TestResult {
+    let path = seg_path(dir, base, ext);
+    let mut bytes = std::fs::read(&path)?;
+    f(&mut bytes);
+    std::fs::write(&path, &bytes)?;
+    Ok(())
+}
+
+/// R06: derived state damaged after a clean close (opened with the clean marker and
+/// without): indexes deleted, truncated, not a multiple of the entry size, a zero-filled
+/// tail, entries past the end or mid-batch, copied from another segment; a time index
+/// out of order, lying about its last entry, cut to nothing; the recovery point past the
+/// log end (KAFKA-10101); the clean marker present but the tail torn. Every offset and
+/// timestamp lookup must equal a linear scan, every batch must read back intact, and a
+/// lying marker must never serve a torn batch.
+#[test]
+fn r06_derived_state_damage() -> TestResult {
+    let seed = seed(0x0006_5EED);
+    let mut report = Report::new("r06_derived_state_damage", seed);
+    let root = scratch_dir()?;
+    let fixture = root.path().join("fixture");
+    let (o, records) = closed_fixture(&fixture, seed, 30)?;
+    let bases = segment_bases(&fixture)?;
+    let end = o.durable;
+    let damages: Vec<(&str, Damage)> = vec![
+        ("index-deleted", |d, b, _| {
+            Ok(std::fs::remove_file(seg_path(d, b, "index"))?)
+        }),
+        ("timeindex-deleted", |d, b, _| {
+            Ok(std::fs::remove_file(seg_path(d, b, "timeindex"))?)
+        }),
+        ("index-truncated-half", |d, b, _| {
+            damage_index_file(d, b, "index", |x| x.truncate(x.len() / 16 * 8))
+        }),
+        ("index-odd-length", |d, b, _| {
+            damage_index_file(d, b, "index", |x| x.extend_from_slice(&[1, 2, 3]))
+        }),
+        ("index-zero-tail", |d, b, _| {
+            damage_index_file(d, b, "index", |x| x.extend_from_slice(&[0; 4096]))
+        }),
+        ("timeindex-zero-tail", |d, b, _| {
+            damage_index_file(d, b, "timeindex", |x| x.extend_from_slice(&[0; 4096]))
+        }),
+        ("index-past-eof", |d, b, _| {
+            let size = std::fs::metadata(seg_path(d, b, "log"))?.len() as u32;
+            damage_index_file(d, b, "index", |x| {
+                let n = x.len();
+                if n >= 8 {
+                    x[n - 4..].copy_from_slice(&(size + 1000).to_be_bytes());
+                }
+            })
+        }),
+        ("index-mid-batch", |d, b, _| {
+            damage_index_file(d, b, "index", |x| {
+                for e in x.chunks_mut(8) {
+                    let p = u32::from_be_bytes([e[4], e[5], e[6], e[7]]) + 5;
+                    e[4..8].copy_from_slice(&p.to_be_bytes());
+                }
+            })
+        }),
+        ("index-from-other-segment", |d, b, all| {
+            let other = all.iter().copied().find(|&x| x != b).unwrap_or(b);
+            std::fs::copy(seg_path(d, other, "index"), seg_path(d, b, "index"))?;
+            Ok(())
+        }),
+        ("timeindex-from-other-segment", |d, b, all| {
+            let other = all.iter().copied().find(|&x| x != b).unwrap_or(b);
+            std::fs::copy(seg_path(d, other, "timeindex"), seg_path(d, b, "timeindex"))?;
+            Ok(())
+        }),
+        ("timeindex-non-monotonic", |d, b, _| {
+            damage_index_file(d, b, "timeindex", |x| {
+                if x.len() >= 24 {
+                    let (a, rest) = x.split_at_mut(12);
+                    a[..8].swap_with_slice(&mut rest[..8]);
+                }
+            })
+        }),
+        ("timeindex-last-lies-low", |d, b, _| {
+            damage_index_file(d, b, "timeindex", |x| {
+                let n = x.len();
+                if n >= 12 {
+                    x[n - 12..n - 4].copy_from_slice(&1i64.to_be_bytes());
+                }
+            })
+        }),
+        ("timeindex-emptied", |d, b, _| {
+            damage_index_file(d, b, "timeindex", |x| x.clear())
+        }),
+        ("timeindex-last-entry-cut", |d, b, _| {
+            damage_index_file(d, b, "timeindex", |x| {
+                let n = x.len();
+                x.truncate(n.saturating_sub(12));
+            })
+        }),
+    ];
+    let mut lookups = 0;
+    let mut trial = 0;
+    for (name, damage) in &damages {
+        for &seg in [
+            bases[0],
+            bases[bases.len() / 2],
+            *bases.last().unwrap_or(&0),
+        ]
+        .iter()
+        {
+            for clean in [true, false] {
+                trial += 1;
+                let dir = root.path().join(format!("t{trial}"));
+                copy_dir(&fixture, &dir)?;
+                damage(&dir, seg, &bases)?;
+                let what = format!("{name} in segment {seg} (clean marker {clean})");
+                let clock = ManualClock::new(2_000_000);
+                report.trials += 1;
+                report.faults_injected += 1;
+                let rp = Some(end);
+                match guarded(&mut report, &what, || {
+                    Log::open(&dir, config(), opts(&clock, rp, clean, false))
+                }) {
+                    Some(Ok(log)) => {
+                        report.recoveries_ok += 1;
+                        let (n, bad, ts_bad, notes) = check_lookups(&log, &records);
+                        lookups += n;
+                        if bad > 0 {
+                            report.add("lookup_mismatches", bad, true);
+                            report.note(format!("{what}: {notes:?}"));
+                        }
+                        // Known bug: see `r06_known_bug_damaged_time_index_trusted`.
+                        report.add("timestamp_lookup_mismatches_known_bug", ts_bad, false);
+                        let expect = Expect {
+                            acked_survive: true,
+                            intact: Some(o.attempted.len()),
+                        };
+                        let v = verify(&log, &o, expect);
+                        if v.lost_durable + v.corrupt + v.inconsistent + v.dropped_beyond > 0 {
+                            report.note(format!("{what}: {:?}", v.notes));
+                        }
+                        report.absorb(&v);
+                        report.add(
+                            "indexes_rebuilt",
+                            u64::from(log.recovery_report().indexes_rebuilt),
+                            false,
+                        );
+                    }
+                    Some(Err(e)) => {
+                        report.add("open_failures", 1, true);
+                        report.note(format!("{what}: open failed: {e}"));
+                    }
+                    None => {}
+                }
+                std::fs::remove_dir_all(&dir)?;
+            }
+        }
+    }
+    // The recovery point past the log end (KAFKA-10101): lowered, never trusted.
+    {
+        let dir = root.path().join("rp-ahead");
+        copy_dir(&fixture, &dir)?;
+        let clock = ManualClock::new(2_000_000);
+        report.trials += 1;
+        let log = Log::open(&dir, config(), opts(&clock, Some(end + 1000), false, false))?;
+        report.recoveries_ok += 1;
+        if !log.recovery_report().recovery_point_clamped || log.durable_offset() > end {
+            report.inconsistent_offsets += 1;
+            report.note("a recovery point past the log end was not lowered");
+        }
+        report.absorb(&verify(
+            &log,
+            &o,
+            Expect {
+                acked_survive: true,
+                intact: Some(o.attempted.len()),
+            },
+        ));
+    }
+    // A clean marker, but the tail torn (the marker lies): Corrupt, or never a torn batch.
+    let last = *bases.last().ok_or("no segment")?;
+    let last_len = std::fs::metadata(seg_path(&fixture, last, "log"))?.len();
+    for cut in [last_len - 1, last_len - 30, last_len - 70] {
+        let dir = root.path().join(format!("torn-{cut}"));
+        copy_dir(&fixture, &dir)?;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(seg_path(&dir, last, "log"))?;
+        f.set_len(cut)?;
+        drop(f);
+        let clock = ManualClock::new(2_000_000);
+        report.trials += 1;
+        let what = format!("clean marker, tail cut at {cut}");
+        match Log::open(&dir, config(), opts(&clock, Some(end), true, false)) {
+            Err(Error::Corrupt { .. }) => report.clear_errors += 1,
+            Err(e) => {
+                report.add("open_failures", 1, true);
+                report.note(format!("{what}: {e}"));
+            }
+            Ok(log) => {
+                report.recoveries_ok += 1;
+                let fine = read_raw_batches(&log).is_ok_and(|got| {
+                    got.iter().all(|raw| {
+                        o.attempted
+                            .iter()
+                            .any(|a| same_batch(raw, &a.bytes, batch_base(raw)))
+                    })
+                });
+                if !fine {
+                    report.corrupt_returned += 1;
+                    report.note(format!("{what}: served a torn batch"));
+                }
+            }
+        }
+    }
+    report.add("lookups_checked", lookups, false);
+    report.finish();
+    Ok(())
+}
+
+/// R07: odd directory layouts: an orphan index, a log without indexes, leftover `.tmp`,
+/// `.cleaned`, `.swap` and `.deleted` files, an empty active segment, foreign file names,
+/// an overlapping segment, a segment deleted externally. Each opens by the deterministic
+/// cleanup rules (or fails with a typed error), and no batch is dropped silently.
+#[test]
+fn r07_dir_layout_oddities() -> TestResult {
+    let seed = seed(0x0007_5EED);
+    let mut report = Report::new("r07_dir_layout_oddities", seed);
+    let root = scratch_dir()?;
+    let fixture = root.path().join("fixture");
+    let (o, records) = closed_fixture(&fixture, seed, 30)?;
+    let bases = segment_bases(&fixture)?;
+    let end = o.durable;
+    let mid = bases[bases.len() / 2];
+    let last = *bases.last().ok_or("no segment")?;
+    type Fixup = Box<dyn Fn(&Path) -> TestResult>;
+    let cases: Vec<(&str, Fixup, bool)> = vec![
+        (
+            "orphan-index",
+            Box::new(|d: &Path| {
+                std::fs::write(seg_path(d, 99_999, "index"), [0u8; 16])?;
+                std::fs::write(seg_path(d, 99_999, "timeindex"), [0u8; 24])?;
+                Ok(())
+            }),
+            true,
+        ),
+        (
+            "log-without-indexes",
+            Box::new(move |d: &Path| {
+                std::fs::remove_file(seg_path(d, mid, "index"))?;
+                std::fs::remove_file(seg_path(d, mid, "timeindex"))?;
+                Ok(())
+            }),
+            true,
+        ),
+        (
+            "leftover-tmp",
+            Box::new(|d: &Path| {
+                std::fs::write(d.join("leader-epoch-checkpoint.tmp"), b"garbage")?;
+                std::fs::write(d.join("x.tmp"), b"garbage")?;
+                Ok(())
+            }),
+            true,
+        ),
+        (
+            "leftover-cleaned",
+            Box::new(move |d: &Path| {
+                std::fs::copy(
+                    seg_path(d, mid, "log"),
+                    d.join(format!("{mid:020}.log.cleaned")),
+                )?;
+                Ok(())
+            }),
+            true,
+        ),
+        (
+            "leftover-swap-identical",
+            Box::new(move |d: &Path| {
+                std::fs::copy(
+                    seg_path(d, mid, "log"),
+                    d.join(format!("{mid:020}.log.swap")),
+                )?;
+                Ok(())
+            }),
+            true,
+        ),
+        (
+            "leftover-deleted",
+            Box::new(move |d: &Path| {
+                std::fs::copy(
+                    seg_path(d, mid, "log"),
+                    d.join(format!("{mid:020}.log.deleted")),
+                )?;
+                std::fs::write(d.join("00000000000000000000.index.deleted"), [1u8; 8])?;
+                Ok(())
+            }),
+            true,
+        ),
+        (
+            "empty-active-segment",
+            Box::new(move |d: &Path| {
+                std::fs::write(seg_path(d, end, "log"), b"")?;
+                Ok(())
+            }),
+            true,
+        ),
+        (
+            "foreign-names",
+            Box::new(|d: &Path| {
+                std::fs::write(d.join("foo.log"), b"x")?;
+                std::fs::write(d.join("00000000000000000000.log.bak"), b"x")?;
+                std::fs::write(d.join("README"), b"x")?;
+                std::fs::create_dir(d.join("subdir"))?;
+                Ok(())
+            }),
+            true,
+        ),
+        (
+            // Refused by name (`Error::InvalidLayout`) and left in place.
+            "short-segment-name",
+            Box::new(|d: &Path| {
+                std::fs::write(d.join("123.log"), b"x")?;
+                Ok(())
+            }),
+            false,
+        ),
+        (
+            "overlapping-segment",
+            Box::new(move |d: &Path| {
+                std::fs::copy(seg_path(d, last, "log"), seg_path(d, last + 1, "log"))?;
+                Ok(())
+            }),
+            false,
+        ),
+        (
+            "segment-deleted-externally",
+            Box::new(move |d: &Path| {
+                for ext in ["log", "index", "timeindex"] {
+                    std::fs::remove_file(seg_path(d, mid, ext))?;
+                }
+                Ok(())
+            }),
+            false,
+        ),
+    ];
+    for (name, fixup, intact) in &cases {
+        for clean in [true, false] {
+            let dir = root.path().join(format!("{name}-{clean}"));
+            copy_dir(&fixture, &dir)?;
+            fixup(&dir)?;
+            let what = format!("{name} (clean marker {clean})");
+            let clock = ManualClock::new(2_000_000);
+            report.trials += 1;
+            report.faults_injected += 1;
+            let sizes_before = log_sizes(&dir)?;
+            match guarded(&mut report, &what, || {
+                Log::open(&dir, config(), opts(&clock, Some(end), clean, false))
+            }) {
+                Some(Ok(log)) => {
+                    report.recoveries_ok += 1;
+                    if *intact {
+                        let (_, bad, ts_bad, notes) = check_lookups(&log, &records);
+                        if bad > 0 {
+                            report.add("lookup_mismatches", bad, true);
+                            report.note(format!("{what}: {notes:?}"));
+                        }
+                        // Known bug: see `r06_known_bug_damaged_time_index_trusted`.
+                        report.add("timestamp_lookup_mismatches_known_bug", ts_bad, false);
+                        let v = verify(
+                            &log,
+                            &o,
+                            Expect {
+                                acked_survive: true,
+                                intact: Some(o.attempted.len()),
+                            },
+                        );
+                        if v.lost_durable + v.corrupt + v.inconsistent + v.dropped_beyond > 0 {
+                            report.note(format!("{what}: {:?}", v.notes));
+                        }
+                        report.absorb(&v);
+                    } else {
+                        // Data is missing or doubled by the fixup: the log must not have
+                        // removed any segment file itself.
+                        let after: Vec<i64> = log_sizes(&dir)?.iter().map(|s| s.0).collect();
+                        let removed = sizes_before
+                            .iter()
+                            .filter(|s| !after.contains(&s.0))
+                            .count();
+                        report.add("layout_anomalies_opened", 1, false);
+                        if removed > 0 {
+                            report.add("unexpected_deletions", removed as u64, true);
+                            report.note(format!("{what}: {removed} segment files removed"));
+                        }
+                    }
+                }
+                Some(Err(e)) => {
+                    let typed = matches!(e, Error::InvalidLayout { .. } | Error::Corrupt { .. });
+                    if *intact || !typed {
+                        report.add("open_failures", 1, true);
+                        report.note(format!("{what}: open failed: {e}"));
+                    } else {
+                        report.clear_errors += 1;
+                    }
+                    if log_sizes(&dir)? != sizes_before {
+                        report.add("unexpected_deletions", 1, true);
+                        report.note(format!("{what}: a failed open changed the segment files"));
+                    }
+                }
+                None => {}
+            }
+            std::fs::remove_dir_all(&dir)?;
+        }
+    }
+    report.add("fixtures", cases.len() as u64, false);
+    report.finish();
+    Ok(())
+}
+
+/// Known bug, found by R05: a flipped Length byte of a batch in a sealed segment makes the
+/// header walk of `find_batch` land inside the next batch, where garbage decodes as a header
+/// whose base offset lies past the log end; `read` then stops as if at the end and returns
+/// an empty result for an offset inside the log, instead of `Error::Corrupt`. A consumer at
+/// that offset sees "no data" forever (I4: corruption must surface as a typed error). The
+/// obvious check, "a batch found below the visible end cannot start past it", races with
+/// concurrent appends, so the fix needs care.
+#[test]
+#[ignore = "bug: a damaged Length in a sealed segment makes reads after it return empty, not Corrupt"]
+fn r05_known_bug_damaged_length_reads_empty() -> TestResult {
+    let root = scratch_dir()?;
+    let dir = root.path().join("log");
+    let (o, _) = closed_fixture(&dir, 0x0005_5EED, 30)?;
+    let bases = segment_bases(&dir)?;
+    let path = seg_path(&dir, bases[0], "log");
+    let mut bytes = std::fs::read(&path)?;
+    bytes[11] ^= 0x10; // the first batch's Length grows by 16 bytes
+    std::fs::write(&path, &bytes)?;
+    let clock = ManualClock::new(2_000_000);
+    let log = Log::open(&dir, config(), opts(&clock, Some(o.durable), true, false))?;
+    let target = o.attempted[1].base;
+    let read = log.read(target, 1);
+    assert!(
+        !read.as_ref().is_ok_and(|r| r.is_empty()),
+        "offset {target} < log end {}: a read there must return data or Error::Corrupt",
+        log.end_offset()
+    );
+    Ok(())
+}
+
+/// Known bug, found by R01 and R06: after a clean shutdown, a `.timeindex` cut to nothing
+/// (or losing its last entries) passes Kafka's sanity check, and `load_clean` takes the
+/// segment's largest timestamp from its last entry. The segment then looks older than it
+/// is: `offset_for_timestamp` skips it (a wrong `None`), and time retention could delete it
+/// early. The obvious check (the tail's timestamps must not exceed the time index's last
+/// entry) also fires on healthy logs, because `truncate_to` resets the running maximum to
+/// the last remaining time-index entry: that imprecision needs fixing first.
+#[test]
+#[ignore = "bug: a time index emptied after a clean shutdown is trusted; timestamp lookups miss the segment"]
+fn r06_known_bug_damaged_time_index_trusted() -> TestResult {
+    let root = scratch_dir()?;
+    let dir = root.path().join("log");
+    let (o, records) = closed_fixture(&dir, 0x0006_5EED, 30)?;
+    let last = *segment_bases(&dir)?.last().ok_or("no segment")?;
+    std::fs::write(seg_path(&dir, last, "timeindex"), b"")?;
+    let clock = ManualClock::new(2_000_000);
+    let log = Log::open(&dir, config(), opts(&clock, Some(o.durable), true, false))?;
+    let (_, _, ts_bad, notes) = check_lookups(&log, &records);
+    assert_eq!(ts_bad, 0, "{notes:?}");
+    Ok(())
+}
