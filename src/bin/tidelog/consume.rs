@@ -1,6 +1,7 @@
 //! `tidelog consume`: print a topic's records, as Kafka's console consumer does.
 //!
-//! Without `--group` the partitions are read directly, starting at `--offset N` (one
+//! Without `--group` the partitions are read through the read-only open (no lock: an
+//! application may be writing the store meanwhile; `--follow` polls for its appends), starting at `--offset N` (one
 //! partition), at the beginning with `--from-beginning`, or else at the end. With `--group`
 //! a [`Consumer`] of that group starts at its committed offsets (else where
 //! `--from-beginning` says, as Kafka's `auto.offset.reset`) and commits the offsets of the
@@ -14,11 +15,11 @@ use std::time::Duration;
 
 use tidelog::consumer::{Consumer, ConsumerConfig, OffsetReset, TopicPartition};
 use tidelog::log::Log;
-use tidelog::store::Store;
+use tidelog::store::{ReadOnlyStore, Store};
 
 use crate::args::{ConsumeArgs, Format};
 use crate::output::{base64, json_array, json_string, JsonObject};
-use crate::store_open::{open_existing, with_store};
+use crate::store_open::{open_existing, open_read_only, with_store};
 use crate::CliError;
 
 /// Bytes asked of one partition per read.
@@ -27,10 +28,11 @@ const READ_BYTES: usize = 1 << 20;
 const FOLLOW_WAIT: Duration = Duration::from_millis(200);
 
 pub fn run(args: &ConsumeArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let store = open_existing(&args.dir)?;
     match &args.group {
-        Some(group) => with_store(store, |store| consume_group(store, group, args, out)),
-        None => with_store(store, |store| consume(store, args, out)),
+        Some(group) => with_store(open_existing(&args.dir)?, |store| {
+            consume_group(store, group, args, out)
+        }),
+        None => consume(&open_read_only(&args.dir)?, args, out),
     }
 }
 
@@ -41,11 +43,18 @@ struct Reader {
     position: i64,
 }
 
-fn consume(store: &Store, args: &ConsumeArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let count = store.partition_count(&args.topic)?;
+fn consume(store: &ReadOnlyStore, args: &ConsumeArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let partitions: Vec<i32> = match args.partition {
         Some(p) => vec![p],
-        None => (0..count as i32).collect(),
+        // Partitions without a directory (Kafka's `__consumer_offsets` in a log dir that
+        // holds only some of them) have nothing to read.
+        None => store
+            .describe_topic(&args.topic)?
+            .partitions
+            .iter()
+            .filter(|p| p.stats.is_some())
+            .map(|p| p.partition)
+            .collect(),
     };
     let mut readers = Vec::with_capacity(partitions.len());
     for partition in partitions {

@@ -1,15 +1,16 @@
 //! Opening the store for a command.
 //!
-//! The library has no read-only open yet, so read commands (`topics list`, `topics
-//! describe`, `consume` without a group) open the store as its owner: they take its lock
-//! (and fail with "locked" while an application holds it), and the open recovers what a
-//! crash left, as any owner's open does. `dump` and `verify` never come here: they read the
-//! files themselves.
+//! Read commands (`topics list`, `topics describe`, `consume` without a group) use the
+//! library's read-only open ([`ReadOnlyStore`]): no lock, nothing written, so they work
+//! beside an application that holds the store open. Commands that write (`topics create`,
+//! `topics delete`, `produce`, `consume --group`, which commits, `maintain`, `perf`) open the
+//! store as its owner, taking its lock. `dump` and `verify` never come here: they read the
+//! files themselves, below the store's layer, to check what it would trust.
 
 use std::path::Path;
 
 use tidelog::config::StoreConfig;
-use tidelog::store::Store;
+use tidelog::store::{ReadOnlyStore, Store};
 
 use crate::CliError;
 
@@ -25,19 +26,29 @@ pub fn config() -> StoreConfig {
     }
 }
 
-/// Opens an existing store.
-pub fn open_existing(dir: &Path) -> Result<Store, CliError> {
+/// Fails unless `dir` is an existing directory: a command that only reads or changes a
+/// store must not create one.
+fn check_exists(dir: &Path) -> Result<(), CliError> {
     match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(CliError::fail(format!(
-                "{} is not a directory",
-                dir.display()
-            )))
-        }
-        Err(e) => return Err(CliError::io("open the store", dir, &e)),
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(CliError::fail(format!(
+            "{} is not a directory",
+            dir.display()
+        ))),
+        Err(e) => Err(CliError::io("open the store", dir, &e)),
     }
+}
+
+/// Opens an existing store as its owner.
+pub fn open_existing(dir: &Path) -> Result<Store, CliError> {
+    check_exists(dir)?;
     Ok(Store::open(dir, config())?)
+}
+
+/// Opens an existing store read-only, beside its owner if it has one.
+pub fn open_read_only(dir: &Path) -> Result<ReadOnlyStore, CliError> {
+    check_exists(dir)?;
+    Ok(ReadOnlyStore::open_with(dir, config())?)
 }
 
 /// Opens the store in `dir`, creating it if missing.

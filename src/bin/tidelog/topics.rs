@@ -3,10 +3,10 @@
 use std::io::Write;
 
 use tidelog::config::TopicConfig;
-use tidelog::store::{Store, TopicDescription};
+use tidelog::store::{PartitionDescription, Store};
 
 use crate::args::{CreateArgs, DescribeArgs, DirArgs, TopicArgs};
-use crate::store_open::{open_existing, open_or_create, with_store};
+use crate::store_open::{open_existing, open_or_create, open_read_only, with_store};
 use crate::CliError;
 
 /// Builds topic overrides from `--config` pairs; a bad key or value is bad usage.
@@ -37,49 +37,53 @@ pub fn config_text(config: &TopicConfig) -> String {
 }
 
 pub fn list(args: &DirArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    with_store(open_existing(&args.dir)?, |store| {
-        for name in store.list_topics() {
-            writeln!(out, "{name}")?;
-        }
-        Ok(())
-    })
+    let store = open_read_only(&args.dir)?;
+    for name in store.list_topics() {
+        writeln!(out, "{name}")?;
+    }
+    Ok(())
 }
 
 pub fn describe(args: &DescribeArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    with_store(open_existing(&args.dir)?, |store| {
-        let names = match &args.topic {
-            Some(t) => vec![t.clone()],
-            None => store.list_topics(),
-        };
-        for name in names {
-            print_description(&store.describe_topic(&name)?, out)?;
-        }
-        Ok(())
-    })
+    let store = open_read_only(&args.dir)?;
+    let names = match &args.topic {
+        Some(t) => vec![t.clone()],
+        None => store.list_topics(),
+    };
+    for name in names {
+        let d = store.describe_topic(&name)?;
+        let id = d.id.map_or("-".to_string(), |id| id.to_string());
+        print_description(&d.name, &id, &d.config, &d.partitions, out)?;
+    }
+    Ok(())
 }
 
 /// Kafka's `kafka-topics --describe` layout: a topic line, then one tab-indented line per
 /// partition, with offsets and sizes where Kafka shows leaders and replicas.
-fn print_description(d: &TopicDescription, out: &mut dyn Write) -> Result<(), CliError> {
+fn print_description(
+    name: &str,
+    id: &str,
+    config: &TopicConfig,
+    partitions: &[PartitionDescription],
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
     writeln!(
         out,
-        "Topic: {}\tTopicId: {}\tPartitionCount: {}\tConfigs: {}",
-        d.name,
-        d.id,
-        d.partitions.len(),
-        config_text(&d.config)
+        "Topic: {name}\tTopicId: {id}\tPartitionCount: {}\tConfigs: {}",
+        partitions.len(),
+        config_text(config)
     )?;
-    for p in &d.partitions {
+    for p in partitions {
         match &p.stats {
             Some(s) => writeln!(
                 out,
                 "\tTopic: {}\tPartition: {}\tLogStartOffset: {}\tLogEndOffset: {}\tSize: {}\tSegments: {}",
-                d.name, p.partition, s.log_start_offset, s.log_end_offset, s.size_bytes, s.segments
+                name, p.partition, s.log_start_offset, s.log_end_offset, s.size_bytes, s.segments
             )?,
             None => writeln!(
                 out,
-                "\tTopic: {}\tPartition: {}\t(no directory yet)",
-                d.name, p.partition
+                "\tTopic: {name}\tPartition: {}\t(no directory yet)",
+                p.partition
             )?,
         }
     }
