@@ -1,110 +1,118 @@
-//! Quickstart: a partition log of compressed Kafka record batches, written, read back,
-//! closed, and reopened.
+//! Quickstart: a store with a topic of 3 partitions; keyed records produced with lz4
+//! compression; consumed in a group that commits its offsets; the store reopened and the
+//! group resuming where it left off.
 //!
 //! Run with `cargo run --release --example quickstart`. It writes under the system's temp
 //! directory and removes what it wrote at the end.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use tidelog::config::LogConfig;
-use tidelog::log::{AppendOptions, Log, LogOpenOptions};
-use tidelog::record::Record;
+use tidelog::config::{StoreConfig, TopicConfig};
+use tidelog::consumer::{Consumer, ConsumerConfig, OffsetReset};
+use tidelog::store::{ProducerConfig, ProducerRecord, Store};
 use tidelog::Compression;
 
-fn main() -> tidelog::Result<()> {
-    let dir = std::env::temp_dir().join(format!("tidelog-quickstart-{}", std::process::id()));
-    let partition = dir.join("orders-0"); // a Kafka partition directory: <topic>-<partition>
-
-    // Small segments so the example shows rolling; Kafka's default is 1 GiB.
-    let config = LogConfig {
-        segment_bytes: 1 << 20,
-        ..LogConfig::default()
-    };
-    let log = Log::open(&partition, config.clone(), LogOpenOptions::default())?;
-
-    // A producer compresses each batch once; the log stores and serves it as it is.
-    let batches: Vec<Vec<Record>> = (0..100)
-        .map(|b| {
-            (0..1000)
-                .map(|i| {
-                    let n = b * 1000 + i;
-                    let value = format!(
-                        "{{\"order\":{n},\"amount\":{},\"currency\":\"EUR\"}}",
-                        n * 7 % 1000
-                    );
-                    Record::new(1_700_000_000_000 + n, value.into_bytes())
-                        .with_key(format!("customer-{}", n % 97).into_bytes())
-                })
-                .collect()
-        })
-        .collect();
-    let started = Instant::now();
-    let opts = AppendOptions::with_compression(Compression::Lz4);
-    for batch in &batches {
-        log.append(batch, &opts)?;
-    }
-    log.flush()?; // fsync: everything so far survives power loss
-    let written = started.elapsed();
-    println!(
-        "appended {} records in {:.1} ms: {} segments, {:.1} MiB on disk, durable up to offset {}",
-        log.end_offset(),
-        written.as_secs_f64() * 1e3,
-        log.segment_count(),
-        log.size_bytes() as f64 / (1 << 20) as f64,
-        log.durable_offset()
-    );
-
-    // Read everything back: each fetch returns whole batches, CRC-checked and decompressed.
-    let started = Instant::now();
-    let (mut offset, mut count, mut bytes) = (0, 0u64, 0usize);
-    while offset < log.end_offset() {
-        let fetched = log.read(offset, 1 << 20)?;
-        for record in fetched.records() {
-            let record = record?;
-            bytes += record.value().map_or(0, <[u8]>::len);
-            count += 1;
-        }
-        offset = fetched.next_offset();
-    }
-    println!(
-        "read {count} records ({:.1} MiB of values) in {:.1} ms",
-        bytes as f64 / (1 << 20) as f64,
-        started.elapsed().as_secs_f64() * 1e3
-    );
-
-    // Look records up by time, as Kafka's ListOffsets does.
-    if let Some((offset, ts)) = log.offset_for_timestamp(1_700_000_050_000)? {
-        println!("first record at or after t=1700000050000: offset {offset} (t={ts})");
-    }
-
-    // A clean close leaves trimmed indexes; reopening with the clean flag scans nothing.
-    let state = log.close()?;
-    let started = Instant::now();
-    let log = Log::open(
-        &partition,
-        config,
-        LogOpenOptions {
-            recovery_point: Some(state.recovery_point),
-            clean_shutdown: true,
+fn consumer(store: &Store) -> tidelog::Result<Consumer> {
+    let mut consumer = Consumer::new(
+        store,
+        ConsumerConfig {
+            group_id: Some("billing".into()),
+            auto_offset_reset: OffsetReset::Earliest,
+            enable_auto_commit: false,
             ..Default::default()
         },
     )?;
+    consumer.subscribe(&["orders"])?;
+    Ok(consumer)
+}
+
+/// Polls until `want` records arrived; returns them per partition.
+fn consume(consumer: &mut Consumer, want: usize) -> tidelog::Result<[usize; 3]> {
+    let mut per_partition = [0usize; 3];
+    let mut got = 0;
+    while got < want {
+        let records = consumer.poll(Duration::from_millis(200))?;
+        if records.is_empty() {
+            break;
+        }
+        for r in &records {
+            per_partition[r.partition() as usize] += 1;
+        }
+        got += records.len();
+    }
+    Ok(per_partition)
+}
+
+fn main() -> tidelog::Result<()> {
+    let dir = std::env::temp_dir().join(format!("tidelog-quickstart-{}", std::process::id()));
+
+    // A store is a Kafka log directory: one `orders-<p>` directory per partition.
+    let store = Store::open(&dir, StoreConfig::default())?;
+    store.create_topic(
+        "orders",
+        3,
+        TopicConfig::default().with("retention.ms", "604800000")?,
+    )?;
     println!(
-        "reopened in {:.2} ms: log end offset {}, {} segments scanned",
-        started.elapsed().as_secs_f64() * 1e3,
-        log.end_offset(),
-        log.recovery_report().segments_scanned
+        "created topic orders with 3 partitions in {}",
+        dir.display()
     );
-    let last = log.read(log.end_offset() - 1, 1)?;
-    if let Some(record) = last.records().next() {
-        let record = record?;
+
+    // Produce keyed records: the key picks the partition (Kafka's murmur2), each batch is
+    // compressed once with lz4 and stored as it is.
+    let started = Instant::now();
+    let mut producer = store.producer(ProducerConfig {
+        compression_type: Compression::Lz4,
+        ..Default::default()
+    })?;
+    let mut last = None;
+    for i in 0..100_000u32 {
+        let key = format!("customer-{}", i % 97);
+        let value = format!("{{\"order\":{i},\"amount\":{}}}", i * 7 % 1000);
+        last = Some(producer.send(ProducerRecord::new(
+            "orders",
+            key.as_bytes(),
+            value.as_bytes(),
+        ))?);
+    }
+    producer.flush()?;
+    if let Some(receipt) = last {
+        let meta = receipt.wait()?;
         println!(
-            "last record: offset {} value {}",
-            record.offset(),
-            String::from_utf8_lossy(record.value().unwrap_or_default())
+            "produced 100000 records in {:.0} ms; the last went to partition {} at offset {}",
+            started.elapsed().as_secs_f64() * 1e3,
+            meta.partition,
+            meta.offset
         );
     }
-    log.close()?;
+    store.flush()?; // durable from here on
+
+    // Consume the first half in a group and commit (into __consumer_offsets, as Kafka does).
+    let mut first = consumer(&store)?;
+    let seen = consume(&mut first, 50_000)?;
+    first.commit()?;
+    println!(
+        "group billing consumed {} records (per partition {seen:?}) and committed",
+        seen.iter().sum::<usize>()
+    );
+    drop(first);
+
+    // Close cleanly; the reopened store scans nothing and the group resumes from its commit.
+    store.close()?;
+    let started = Instant::now();
+    let store = Store::open(&dir, StoreConfig::default())?;
+    println!(
+        "reopened in {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let mut resumed = consumer(&store)?;
+    let rest = consume(&mut resumed, 100_000)?;
+    let total_rest: usize = rest.iter().sum();
+    println!("after the reopen the group resumed and read the other {total_rest} records");
+    assert_eq!(seen.iter().sum::<usize>() + total_rest, 100_000);
+    resumed.commit()?;
+    drop(resumed);
+    store.close()?;
     std::fs::remove_dir_all(&dir).map_err(|e| tidelog::Error::io("remove", &dir, e))?;
     Ok(())
 }

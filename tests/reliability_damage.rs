@@ -643,7 +643,6 @@ fn r07_dir_layout_oddities() -> TestResult {
 /// obvious check, "a batch found below the visible end cannot start past it", races with
 /// concurrent appends, so the fix needs care.
 #[test]
-#[ignore = "bug: a damaged Length in a sealed segment makes reads after it return empty, not Corrupt"]
 fn r05_known_bug_damaged_length_reads_empty() -> TestResult {
     let root = scratch_dir()?;
     let dir = root.path().join("log");
@@ -673,7 +672,6 @@ fn r05_known_bug_damaged_length_reads_empty() -> TestResult {
 /// entry) also fires on healthy logs, because `truncate_to` resets the running maximum to
 /// the last remaining time-index entry: that imprecision needs fixing first.
 #[test]
-#[ignore = "bug: a time index emptied after a clean shutdown is trusted; timestamp lookups miss the segment"]
 fn r06_known_bug_damaged_time_index_trusted() -> TestResult {
     let root = scratch_dir()?;
     let dir = root.path().join("log");

@@ -392,7 +392,6 @@ fn r15_fsync_fail_then_succeed() -> TestResult {
 /// torn tail in a log that was never compacted, but a legitimate gap in one Kafka's cleaner
 /// compacted, and the log does not know which it is (no `cleanup.policy` in `LogConfig`).
 #[test]
-#[ignore = "bug: recovery keeps a segment after a torn one, leaving an offset hole (I2)"]
 fn r08_known_bug_no_hole_after_a_torn_segment() -> TestResult {
     let dir = part_dir();
     let sim = SimFs::new();

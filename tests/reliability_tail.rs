@@ -517,7 +517,6 @@ fn r03_bitflip_exhaustive_tail() -> TestResult {
 /// section 3.3 asks for `baseOffset == previous last offset + 1` in logs never compacted;
 /// the log cannot apply that rule until it knows whether it was compacted.
 #[test]
-#[ignore = "bug: a forward bit flip of a tail batch's baseOffset is accepted (I4)"]
 fn r03_known_bug_base_offset_flip_is_returned() -> TestResult {
     let root = scratch_dir()?;
     let dir = root.path().join("log");

@@ -1,5 +1,6 @@
 //! [`LogConfig`]: one partition log's settings, with Kafka's topic-config names and defaults.
 
+use super::CleanupPolicy;
 use crate::error::{Error, Result};
 use crate::record::{TimestampType, DEFAULT_MAX_DECOMPRESSED_BYTES};
 
@@ -40,6 +41,10 @@ pub struct LogConfig {
     /// handles (and mappings), which stay valid after an unlink on Unix, so the `.deleted`
     /// file is removed right after the rename.
     pub file_delete_delay_ms: u64,
+    /// Kafka `cleanup.policy`. Default: delete. Besides choosing retention or compaction, it
+    /// tells recovery whether offset gaps can be legitimate: a log that was never compacted
+    /// has none, so a gap there is lost or damaged data.
+    pub cleanup_policy: CleanupPolicy,
     /// The largest records section a batch may decompress to (no Kafka equivalent): a
     /// guard against memory exhaustion by hostile batches. Default: 128 MiB.
     pub max_decompressed_bytes: usize,
@@ -60,6 +65,7 @@ impl Default for LogConfig {
             message_timestamp_type: TimestampType::CreateTime,
             file_delete_delay_ms: 0,
             max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
+            cleanup_policy: CleanupPolicy::DELETE,
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::record::TimestampType;
 
 /// Kafka `cleanup.policy`: what happens to old segments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CleanupPolicy {
     /// `delete`: retention by time and size removes whole old segments.
     pub delete: bool,
@@ -17,12 +17,21 @@ pub struct CleanupPolicy {
 }
 
 impl CleanupPolicy {
+    /// Kafka's default: `delete`.
+    pub const DELETE: CleanupPolicy = CleanupPolicy {
+        delete: true,
+        compact: false,
+    };
+
     /// Parses `delete`, `compact`, or both separated by a comma.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] for anything else.
     pub fn parse(value: &str) -> Result<Self> {
-        let mut p = CleanupPolicy::default();
+        let mut p = CleanupPolicy {
+            delete: false,
+            compact: false,
+        };
         for part in value.split(',').map(str::trim) {
             match part {
                 "delete" => p.delete = true,
@@ -142,10 +151,7 @@ impl TopicConfig {
     pub fn cleanup_policy(&self) -> CleanupPolicy {
         self.get("cleanup.policy")
             .and_then(|v| CleanupPolicy::parse(v).ok())
-            .unwrap_or(CleanupPolicy {
-                delete: true,
-                compact: false,
-            })
+            .unwrap_or(CleanupPolicy::DELETE)
     }
 
     /// `base` with these overrides applied, validated.
@@ -192,7 +198,8 @@ impl TopicConfig {
                 _ => {}
             }
         }
-        if !self.cleanup_policy().delete {
+        c.cleanup_policy = self.cleanup_policy();
+        if !c.cleanup_policy.delete {
             // A compacted-only topic is never subject to time or size retention.
             c.retention_ms = -1;
             c.retention_bytes = -1;

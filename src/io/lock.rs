@@ -3,8 +3,13 @@
 //! It is an open-file-description lock (`F_OFD_SETLK`). It conflicts with the POSIX record
 //! lock a Kafka broker's JVM takes on the same file (`FileChannel.tryLock`), so a live broker
 //! and tidelog exclude each other; and unlike a process-wide POSIX lock it also refuses a
-//! second open of the same directory inside one process. The kernel drops it when the file
-//! description is closed, including when the process dies.
+//! second open of the same directory inside one process. It is released explicitly on drop,
+//! and the kernel drops it when the process dies.
+//!
+//! The explicit unlock matters: a child process that another thread forks shares the open
+//! file description until it execs (`O_CLOEXEC` closes it only then), so merely closing the
+//! descriptor would leave the lock held by that child for a while, and a reopen right after
+//! a close would fail with `Locked`.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -35,7 +40,7 @@ impl DirLock {
             .truncate(false)
             .open(&path)
             .map_err(|e| Error::io("open", &path, e))?;
-        match ofd_lock(&file) {
+        match ofd_lock(&file, true) {
             Ok(()) => Ok(DirLock { file, path }),
             Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => {
                 Err(Error::Locked { path })
@@ -55,12 +60,22 @@ impl DirLock {
     }
 }
 
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        if let Err(e) = ofd_lock(&self.file, false) {
+            log::warn!("unlocking {}: {e}", self.path.display());
+        }
+    }
+}
+
+/// Takes (`take`) or releases the exclusive lock on the whole file.
 #[cfg(target_os = "linux")]
-fn ofd_lock(file: &File) -> io::Result<()> {
+fn ofd_lock(file: &File, take: bool) -> io::Result<()> {
+    let l_type = if take { libc::F_WRLCK } else { libc::F_UNLCK };
     // SAFETY: `flock` is a plain C struct for which all-zero bytes are a valid value.
     #[expect(unsafe_code, reason = "zero-initialising a C struct for fcntl")]
     let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-    lock.l_type = libc::F_WRLCK as libc::c_short;
+    lock.l_type = l_type as libc::c_short;
     lock.l_whence = libc::SEEK_SET as libc::c_short;
     lock.l_start = 0;
     lock.l_len = 0; // the whole file
@@ -81,11 +96,15 @@ fn ofd_lock(file: &File) -> io::Result<()> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn ofd_lock(file: &File) -> io::Result<()> {
+fn ofd_lock(file: &File, take: bool) -> io::Result<()> {
     // Elsewhere (macOS) fall back to flock(2): per open file description as well, though it
     // does not conflict with a JVM's fcntl lock.
-    rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
-        .map_err(io::Error::from)
+    let op = if take {
+        rustix::fs::FlockOperation::NonBlockingLockExclusive
+    } else {
+        rustix::fs::FlockOperation::Unlock
+    };
+    rustix::fs::flock(file, op).map_err(io::Error::from)
 }
 
 #[cfg(test)]

@@ -241,6 +241,7 @@ impl<S: Storage> Log<S> {
         SegmentConfig {
             index_bytes: config.segment_index_bytes,
             index_interval_bytes: config.index_interval_bytes,
+            contiguous: !config.cleanup_policy.compact,
         }
     }
 

@@ -76,7 +76,14 @@ impl<S: Storage> Log<S> {
                 })
                 .unwrap_or_default(),
         );
-        let kept = load_segments(&storage, &options, segments, &mut report, &mut epochs)?;
+        let kept = load_segments(
+            &storage,
+            &options,
+            segments,
+            &mut report,
+            &mut epochs,
+            config.cleanup_policy.compact,
+        )?;
         let mut kept = kept;
         if kept.is_empty() {
             let base = options.log_start_offset.unwrap_or(0).max(0);
@@ -271,8 +278,21 @@ fn load_segments<S: Storage>(
     segments: Vec<(Arc<LogSegment<S>>, bool)>,
     report: &mut RecoveryReport,
     epochs: &mut LeaderEpochCache,
+    allow_gaps: bool,
 ) -> Result<Vec<Arc<LogSegment<S>>>> {
     let count = segments.len();
+    // Data at or past this offset was never promised durable: invalid data there is a torn
+    // tail, below it damage. A clean shutdown promised every byte; with no recovery point
+    // only the last segment can hold a torn tail.
+    let durable_below = |in_last_segment: bool| {
+        if options.clean_shutdown {
+            i64::MAX
+        } else {
+            options
+                .recovery_point
+                .unwrap_or(if in_last_segment { i64::MIN } else { i64::MAX })
+        }
+    };
     // The first segment to scan: after a clean shutdown none (unless a check fails); after a
     // crash the one holding the recovery point (or the first, without one).
     let scan_from = if options.clean_shutdown {
@@ -287,6 +307,8 @@ fn load_segments<S: Storage>(
     };
     let mut kept: Vec<Arc<LogSegment<S>>> = Vec::with_capacity(count);
     let mut prev_next: Option<i64> = None;
+    // The magic of the last batch scanned (0 before any): v2 is never followed by legacy.
+    let mut prev_magic: i8 = 0;
     let mut epochs_reset = false;
     let mut iter = segments.into_iter().enumerate();
     while let Some((i, (segment, missing_index))) = iter.next() {
@@ -300,6 +322,44 @@ fn load_segments<S: Storage>(
                         prev - 1
                     ),
                 });
+            }
+            if segment.base_offset() > prev && !allow_gaps {
+                // A log that was never compacted has no gaps: the previous segment lost its
+                // tail (power loss kept a later segment but not the end of this one), or a
+                // segment went missing. Past the recovery point that is a torn tail: cut
+                // here, as at an invalid batch. Below it, fsynced data is gone.
+                let below = prev < durable_below(false);
+                let reason = format!(
+                    "offsets {prev}..{} are missing before segment {}",
+                    segment.base_offset(),
+                    segment.base_offset()
+                );
+                if below && !options.repair {
+                    return Err(Error::corrupt(Corruption::Offsets { reason })
+                        .at_path(segment.log_path())
+                        .at_offset(prev));
+                }
+                let mut bytes = 0;
+                for s in std::iter::once(segment).chain(iter.by_ref().map(|(_, (s, _))| s)) {
+                    bytes += s.size();
+                    s.delete_files(storage)?;
+                }
+                let cut = RecoveryCut {
+                    segment: kept.last().map(|s| s.log_path()).unwrap_or_default(),
+                    position: kept.last().map_or(0, |s| s.size()),
+                    offset: prev,
+                    bytes,
+                    reason,
+                    repaired: below,
+                };
+                log::warn!(
+                    "{}: recovery cut {} bytes of later segments: {}",
+                    cut.segment.display(),
+                    cut.bytes,
+                    cut.reason
+                );
+                report.cuts.push(cut);
+                break;
             }
         }
         let is_last = i + 1 == count;
@@ -327,10 +387,21 @@ fn load_segments<S: Storage>(
             epochs.truncate_from_end(segment.base_offset());
             epochs_reset = true;
         }
-        let floor = prev_next.unwrap_or(i64::MIN);
-        let mut last_next = floor;
+        // Without compaction batches are contiguous from the segment's base offset on, so a
+        // damaged base offset (or a stale copy of an old batch) cannot pass as a gap.
+        let mut last_next = prev_next.unwrap_or(if allow_gaps {
+            i64::MIN
+        } else {
+            segment.base_offset()
+        });
+        let mut last_magic = prev_magic;
         let outcome = segment.recover(|info| {
-            if info.base_offset < last_next {
+            // Legacy entries carry their last offset only, so only v2 batches can be held to
+            // exact contiguity.
+            let gap = info.magic == crate::record::MAGIC_V2 && info.base_offset != last_next;
+            // Kafka never writes a legacy message after a v2 batch in one log.
+            let downgrade = last_magic == crate::record::MAGIC_V2 && info.magic != last_magic;
+            if info.base_offset < last_next || downgrade || (!allow_gaps && gap) {
                 return Err(Corruption::Offsets {
                     reason: format!(
                         "batch at offset {} follows one ending at {}",
@@ -340,8 +411,10 @@ fn load_segments<S: Storage>(
                 });
             }
             last_next = info.next_offset();
+            last_magic = info.magic;
             Ok(())
         })?;
+        prev_magic = last_magic;
         report.segments_scanned += 1;
         report.bytes_scanned += outcome.valid_bytes;
         for &(epoch, offset) in &outcome.epochs {
@@ -353,15 +426,7 @@ fn load_segments<S: Storage>(
             continue;
         };
         // The first invalid batch: a torn tail (cut) or damage to durable data (error).
-        let durable_below = if options.clean_shutdown {
-            // A clean shutdown promised every byte: anything invalid is damage.
-            i64::MAX
-        } else {
-            options
-                .recovery_point
-                .unwrap_or(if is_last { i64::MIN } else { i64::MAX })
-        };
-        let below_recovery_point = outcome.next_offset < durable_below;
+        let below_recovery_point = outcome.next_offset < durable_below(is_last);
         if below_recovery_point && !options.repair {
             return Err(stop);
         }

@@ -25,6 +25,9 @@ pub struct SegmentConfig {
     pub index_bytes: u32,
     /// `index.interval.bytes`.
     pub index_interval_bytes: u32,
+    /// True if batches follow each other without offset gaps (a log that is never
+    /// compacted): a walk that finds a gap has found damage.
+    pub contiguous: bool,
 }
 
 /// One segment of a partition log.
@@ -421,10 +424,32 @@ impl<S: Storage> LogSegment<S> {
                 position = 0;
             }
         }
+        let mut prev: Option<BatchInfo> = None;
         while let Some(info) = self.header_at(position, end)? {
+            if let Some(p) = prev {
+                // A damaged Length lands the walk inside a batch; whatever it reads there
+                // must not pass for a batch (it could claim offsets past the log end). Kafka
+                // never writes a legacy message after a v2 batch in one log.
+                let prev = p.next_offset();
+                let v2 = crate::record::MAGIC_V2;
+                let gap = info.magic == v2 && info.base_offset != prev;
+                let downgrade = p.magic == v2 && info.magic != v2;
+                if info.base_offset < prev || downgrade || (self.config.contiguous && gap) {
+                    return Err(Error::corrupt(Corruption::Offsets {
+                        reason: format!(
+                            "batch at offset {} follows one ending at {}",
+                            info.base_offset,
+                            prev - 1
+                        ),
+                    })
+                    .at_position(position)
+                    .at_path(self.log_path()));
+                }
+            }
             if info.last_offset >= target {
                 return Ok(Some(info));
             }
+            prev = Some(info);
             position = info.end();
         }
         Ok(None)
@@ -545,10 +570,26 @@ impl<S: Storage> LogSegment<S> {
         self.next_offset.store(next, Ordering::Release);
         self.bytes_since_index_entry
             .store(bytes_since, Ordering::Relaxed);
-        if let Some(last) = self.time_index.last_entry() {
-            self.max_timestamp.store(last.timestamp, Ordering::Release);
-            self.offset_of_max_timestamp
-                .store(last.offset, Ordering::Release);
+        match self.time_index.last_entry() {
+            Some(last) => {
+                self.max_timestamp.store(last.timestamp, Ordering::Release);
+                self.offset_of_max_timestamp
+                    .store(last.offset, Ordering::Release);
+            }
+            // A sealed segment with timestamps always ends its time index with its max
+            // timestamp, so an empty one over batches that carry timestamps is damaged:
+            // recover the segment. (Batches without timestamps, -1, leave it empty.)
+            None if size > 0
+                && self
+                    .header_at(0, size)?
+                    .is_some_and(|first| first.max_timestamp >= 0) =>
+            {
+                return Err(Error::corrupt(Corruption::Invalid {
+                    reason: "time index is empty but the segment holds batches",
+                })
+                .at_path(self.time_index.path()));
+            }
+            None => {}
         }
         if self.size() > 0 {
             // The first batch's timestamp drives `segment.ms`.
@@ -589,11 +630,16 @@ impl<S: Storage> LogSegment<S> {
             .store(next_offset.max(self.base_offset), Ordering::Release);
         self.log.set_len(position)?;
         self.dirty.store(true, Ordering::Release);
-        // Recompute what the cut may have removed from the running state.
-        let (max_ts, off) = self
-            .time_index
-            .last_entry()
-            .map_or((-1, self.base_offset), |e| (e.timestamp, e.offset));
+        // Recompute the running max timestamp from the batches that remain (the time index
+        // only samples them), so the closing time-index entry stays right.
+        let (mut max_ts, mut off) = (-1, self.base_offset);
+        let mut walk = 0;
+        while let Some(info) = self.header_at(walk, position)? {
+            if info.max_timestamp > max_ts {
+                (max_ts, off) = (info.max_timestamp, info.last_offset);
+            }
+            walk = info.end();
+        }
         self.max_timestamp.store(max_ts, Ordering::Release);
         self.offset_of_max_timestamp.store(off, Ordering::Release);
         let last_indexed = self.index.last_entry().map_or(0, |e| u64::from(e.position));

@@ -10,6 +10,8 @@
 
 mod log_dir;
 mod metadata;
+mod partitioner;
+mod producer;
 mod read_only;
 #[allow(
     clippy::module_inception,
@@ -20,6 +22,10 @@ mod topic;
 
 pub use log_dir::CLEAN_SHUTDOWN_FILE;
 pub use metadata::METADATA_FILE;
+pub use partitioner::{murmur2, partition_for_key, to_positive};
+pub use producer::{
+    LingerHandle, Producer, ProducerConfig, ProducerRecord, Receipt, RecordMetadata,
+};
 pub use read_only::{ReadOnlyStore, ReadOnlyTopicDescription};
 pub use store::{MaintenanceReport, Store, CONSUMER_OFFSETS_TOPIC, KAFKA_OFFSETS_PARTITIONS};
 pub use topic::{PartitionDescription, TopicDescription};

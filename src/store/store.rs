@@ -67,6 +67,8 @@ struct Inner {
     last_start_checkpoint_ms: AtomicI64,
     maintenance: Mutex<Option<JoinHandle<()>>>,
     stop: (Mutex<bool>, Condvar),
+    /// Producers made by [`Store::producer`], whose lingering batches maintenance appends.
+    producers: Mutex<Vec<super::LingerHandle>>,
     id_counter: AtomicU64,
 }
 
@@ -121,6 +123,7 @@ impl Store {
             last_start_checkpoint_ms: AtomicI64::new(now),
             maintenance: Mutex::new(None),
             stop: (Mutex::new(false), Condvar::new()),
+            producers: Mutex::new(Vec::new()),
             id_counter: AtomicU64::new(0),
         };
         let store = Store {
@@ -304,6 +307,23 @@ impl Store {
             bytes[15] = 1;
         }
         TopicId::new(bytes)
+    }
+
+    /// A producer on this store. Maintenance (a [`maintain`](Self::maintain) call or the
+    /// background thread) appends its batches once `linger.ms` has passed, so records of an
+    /// idle producer do not wait for its next call.
+    ///
+    /// # Errors
+    /// As [`Producer::new`](super::Producer::new).
+    pub fn producer(&self, config: super::ProducerConfig) -> Result<super::Producer> {
+        let producer = super::Producer::new(self, config)?;
+        self.inner.producers.lock().push(producer.linger_handle());
+        Ok(producer)
+    }
+
+    /// True once [`close`](Self::close) has been called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
     }
 
     /// The store's directory.
@@ -611,6 +631,16 @@ impl Store {
         let mut first_error = None;
         let retention_due = now - inner.last_retention_ms.load(Ordering::Acquire)
             >= inner.config.retention_check_interval_ms as i64;
+        let producers: Vec<super::LingerHandle> = {
+            let mut list = inner.producers.lock();
+            list.retain(|p| p.is_alive());
+            list.clone()
+        };
+        for producer in &producers {
+            if let Err(e) = producer.flush_expired() {
+                first_error = first_error.or(Some(e));
+            }
+        }
         let topics: Vec<Arc<Topic>> = inner.topics.read().values().cloned().collect();
         for topic in &topics {
             let logs: Vec<Arc<Log>> = topic.partitions.read().iter().flatten().cloned().collect();
