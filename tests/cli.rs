@@ -778,3 +778,276 @@ fn dump_legacy_messages() -> TestResult {
     assert!(lines[4].starts_with("offset: 1 position: 39 "), "{text}");
     Ok(())
 }
+
+#[test]
+fn produce_lines_then_consume_them_back() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("store");
+    let d = path_str(&dir);
+    let input = "k1:first\nsecond\nk2:with:colons\n\nlast\n";
+    let o = tidelog(
+        &[
+            "produce",
+            "--dir",
+            d,
+            "--topic",
+            "lines",
+            "--key-separator",
+            ":",
+            "--codec",
+            "lz4",
+            "--batch-size",
+            "2",
+            "--sync",
+            "--config",
+            "segment.bytes=4096",
+        ],
+        Some(input),
+    )?;
+    assert_code(&o, 0, "produce");
+    assert_eq!(stderr(&o), "");
+
+    let consume = |extra: &[&str]| -> TestResult<Output> {
+        let mut args = vec![
+            "consume",
+            "--dir",
+            d,
+            "--topic",
+            "lines",
+            "--from-beginning",
+        ];
+        args.extend_from_slice(extra);
+        tidelog(&args, None)
+    };
+    let o = consume(&[])?;
+    assert_code(&o, 0, "consume text");
+    assert_eq!(stdout(&o), "first\nsecond\nwith:colons\n\nlast\n");
+    let o = consume(&["--print-key"])?;
+    assert_eq!(
+        stdout(&o),
+        "k1\tfirst\nnull\tsecond\nk2\twith:colons\nnull\t\nnull\tlast\n"
+    );
+    let o = consume(&["--format", "json"])?;
+    assert_code(&o, 0, "consume json");
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    assert!(
+        lines[0].starts_with("{\"partition\":0,\"offset\":0,\"timestamp\":"),
+        "{text}"
+    );
+    assert!(
+        lines[0].ends_with(",\"key\":\"azE=\",\"value\":\"Zmlyc3Q=\",\"headers\":[]}"),
+        "{text}"
+    );
+    assert!(
+        lines[1].ends_with(",\"key\":null,\"value\":\"c2Vjb25k\",\"headers\":[]}"),
+        "{text}"
+    );
+    assert!(
+        lines[3].ends_with(",\"key\":null,\"value\":\"\",\"headers\":[]}"),
+        "{text}"
+    );
+
+    // Batches of two records, lz4, as asked.
+    let o = tidelog(&["dump", path_str(&dir.join("lines-0"))], None)?;
+    assert_code(&o, 0, "dump of produced data");
+    let batches: Vec<String> = stdout(&o)
+        .lines()
+        .filter(|l| l.starts_with("baseOffset: "))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(batches.len(), 3, "{}", stdout(&o));
+    assert!(batches[0].contains(" count: 2 ") && batches[0].contains(" compresscodec: lz4 "));
+
+    // An existing topic keeps its settings; a note says so.
+    let o = tidelog(
+        &[
+            "produce",
+            "--dir",
+            d,
+            "--topic",
+            "lines",
+            "--partitions",
+            "4",
+            "--partition",
+            "0",
+        ],
+        Some("more\n"),
+    )?;
+    assert_code(&o, 0, "produce to an existing topic");
+    assert!(
+        stderr(&o).contains("note: topic lines exists with 1 partition"),
+        "{}",
+        stderr(&o)
+    );
+    let o = tidelog(
+        &[
+            "consume",
+            "--dir",
+            d,
+            "--topic",
+            "lines",
+            "--partition",
+            "0",
+            "--offset",
+            "5",
+        ],
+        None,
+    )?;
+    assert_code(&o, 0, "consume from an offset");
+    assert_eq!(stdout(&o), "more\n");
+    let o = tidelog(
+        &[
+            "produce",
+            "--dir",
+            d,
+            "--topic",
+            "lines",
+            "--partition",
+            "7",
+        ],
+        Some("x\n"),
+    )?;
+    assert_code(&o, 1, "produce to a partition the topic lacks");
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+
+    // Keys spread over partitions as Kafka's partitioner spreads them.
+    let input: String = (0..200).map(|i| format!("key-{i}|v{i}\n")).collect();
+    let o = tidelog(
+        &[
+            "produce",
+            "--dir",
+            d,
+            "--topic",
+            "keyed",
+            "--partitions",
+            "3",
+            "--key-separator",
+            "|",
+        ],
+        Some(&input),
+    )?;
+    assert_code(&o, 0, "produce keyed");
+    let o = tidelog(
+        &["topics", "describe", "--dir", d, "--topic", "keyed"],
+        None,
+    )?;
+    let text = stdout(&o);
+    let ends: Vec<i64> = text
+        .lines()
+        .filter_map(|l| l.split("LogEndOffset: ").nth(1))
+        .filter_map(|rest| rest.split('\t').next()?.parse().ok())
+        .collect();
+    assert_eq!(ends.len(), 3, "{text}");
+    assert_eq!(ends.iter().sum::<i64>(), 200);
+    assert!(ends.iter().all(|&n| n > 30), "{text}");
+    let o = tidelog(
+        &[
+            "consume",
+            "--dir",
+            d,
+            "--topic",
+            "keyed",
+            "--from-beginning",
+        ],
+        None,
+    )?;
+    assert_eq!(stdout(&o).lines().count(), 200);
+    Ok(())
+}
+
+/// The number after `"key":` in a one-line JSON object.
+fn json_number(json: &str, key: &str) -> Option<f64> {
+    let rest = json.split(&format!("\"{key}\":")).nth(1)?;
+    let end = rest.find([',', '}'])?;
+    rest[..end].parse().ok()
+}
+
+#[test]
+fn perf_produce_and_consume_report_rates() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("perf");
+    let d = path_str(&dir);
+    let o = tidelog(
+        &[
+            "perf",
+            "produce",
+            "--dir",
+            d,
+            "--records",
+            "5000",
+            "--record-size",
+            "50",
+            "--batch-size",
+            "100",
+            "--threads",
+            "2",
+            "--partitions",
+            "2",
+            "--json",
+        ],
+        None,
+    )?;
+    assert_code(&o, 0, "perf produce --json");
+    let text = stdout(&o);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let rate = json_number(&text, "records_per_sec").ok_or("no records_per_sec")?;
+    assert!(rate > 0.0, "{text}");
+    assert!(
+        json_number(&text, "mb_per_sec").is_some_and(|v| v > 0.0),
+        "{text}"
+    );
+    assert!(
+        json_number(&text, "disk_mb_per_sec").is_some_and(|v| v > 0.0),
+        "{text}"
+    );
+    assert_eq!(json_number(&text, "records"), Some(5000.0));
+    assert_eq!(json_number(&text, "partitions"), Some(2.0));
+    for key in [
+        "latency_p50_us",
+        "latency_p99_us",
+        "latency_p999_us",
+        "latency_max_us",
+    ] {
+        assert!(json_number(&text, key).is_some(), "{key}: {text}");
+    }
+
+    let o = tidelog(
+        &["perf", "consume", "--dir", d, "--records", "4000", "--json"],
+        None,
+    )?;
+    assert_code(&o, 0, "perf consume --json");
+    let text = stdout(&o);
+    assert_eq!(json_number(&text, "records"), Some(4000.0), "{text}");
+    assert!(
+        json_number(&text, "records_per_sec").is_some_and(|v| v > 0.0),
+        "{text}"
+    );
+
+    let o = tidelog(
+        &[
+            "perf",
+            "produce",
+            "--dir",
+            d,
+            "--records",
+            "1000",
+            "--sync",
+            "--codec",
+            "zstd",
+        ],
+        None,
+    )?;
+    assert_code(&o, 0, "perf produce text");
+    assert!(
+        stdout(&o).starts_with("1000 records sent, "),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains(" us p99.9, "), "{}", stdout(&o));
+
+    let o = tidelog(&["verify", "--dir", d], None)?;
+    assert_code(&o, 0, "verify after perf");
+    Ok(())
+}
