@@ -241,16 +241,18 @@ pub struct ConsumeArgs {
 /// `tidelog perf ...`.
 #[derive(Debug, Subcommand)]
 pub enum PerfCommand {
-    /// Append records as fast as possible and report records/s, MB/s and latencies.
+    /// Send records to the topic `tidelog-perf` as fast as possible and report records/s,
+    /// MB/s and send latencies.
     Produce(PerfArgs),
-    /// Write records, then read them all back and report records/s and MB/s.
+    /// Read records of the topic `tidelog-perf` from its beginning (writing what is missing
+    /// first, untimed) and report records/s, MB/s and poll latencies.
     Consume(PerfArgs),
 }
 
 /// Options of `perf produce` and `perf consume`.
 #[derive(Debug, Args)]
 pub struct PerfArgs {
-    /// The store to write to (a fresh topic is created in it).
+    /// The store (created if missing); the topic `tidelog-perf` in it is created if missing.
     #[arg(long, value_name = "DIR")]
     pub dir: PathBuf,
     /// Number of records.
