@@ -244,7 +244,9 @@ pub fn write_atomically<S: Storage>(storage: &S, path: &Path, bytes: &[u8]) -> R
         file.write_all_at(bytes, 0)?;
         file.sync_data()?;
     }
+    crate::failpoint::failpoint!("checkpoint.after_tmp_write");
     storage.rename(&tmp, path)?;
+    crate::failpoint::failpoint!("checkpoint.after_rename");
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),

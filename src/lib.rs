@@ -60,6 +60,10 @@ pub mod compression;
 pub mod config;
 pub mod consumer;
 pub mod error;
+#[cfg(feature = "failpoints")]
+pub mod failpoint;
+#[cfg(not(feature = "failpoints"))]
+mod failpoint;
 pub mod io;
 pub mod log;
 pub mod record;

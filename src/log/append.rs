@@ -227,8 +227,10 @@ impl<S: Storage> Log<S> {
                 segments.pop();
             } else {
                 active.seal()?;
+                crate::failpoint::failpoint!("roll.after_seal");
             }
         }
+        crate::failpoint::failpoint!("roll.before_create");
         let segment = Arc::new(LogSegment::create(
             &self.storage,
             &self.dir,
@@ -237,6 +239,7 @@ impl<S: Storage> Log<S> {
             now,
         )?);
         self.dir_dirty.store(true, Ordering::Release);
+        crate::failpoint::failpoint!("roll.after_create");
         segments.push(Arc::clone(&segment));
         self.publish_segments(segments);
         log::debug!("{}: rolled to segment {base_offset}", self.dir.display());
@@ -278,6 +281,7 @@ impl<S: Storage> Log<S> {
         for segment in self.segments().iter().filter(|s| s.is_dirty()) {
             segment.flush()?;
         }
+        crate::failpoint::failpoint!("flush.after_segments");
         if self.dir_dirty.swap(false, Ordering::AcqRel) {
             if let Err(e) = self.storage.sync_dir(&self.dir) {
                 self.dir_dirty.store(true, Ordering::Release);

@@ -104,6 +104,7 @@ impl<S: Storage> Log<S> {
         let new_start = kept.first().map_or(self.end_offset(), |s| s.base_offset());
         self.log_start_offset.fetch_max(new_start, Ordering::AcqRel);
         self.publish_segments(kept.to_vec());
+        crate::failpoint::failpoint!("retention.after_publish");
         for segment in gone {
             report.segments_deleted += 1;
             report.bytes_deleted += segment.size();
@@ -148,7 +149,9 @@ impl<S: Storage> Log<S> {
             let new_end = if keep == 0 || offset < self.log_start_offset() {
                 // Nothing stays: start over at `offset`.
                 self.publish_segments(Vec::new());
-                for s in segments.iter() {
+                // Newest first, here and below: a crash part-way leaves a prefix of the log,
+                // never a hole (which the next open refuses).
+                for s in segments.iter().rev() {
                     s.delete_files(&self.storage)?;
                 }
                 let fresh = Arc::new(LogSegment::create(
@@ -164,13 +167,14 @@ impl<S: Storage> Log<S> {
             } else {
                 let (kept, gone) = segments.split_at(keep);
                 self.publish_segments(kept.to_vec());
-                for s in gone {
+                for s in gone.iter().rev() {
                     s.delete_files(&self.storage)?;
                 }
                 let last = &kept[keep - 1];
                 last.truncate_to(offset)?;
                 last.next_offset()
             };
+            crate::failpoint::failpoint!("truncate.after_cut");
             self.dir_dirty.store(true, Ordering::Release);
             self.end_offset.store(new_end, Ordering::Release);
             // The batch holding `offset` may also hold the log start: never leave the start

@@ -320,6 +320,7 @@ impl<S: Storage> LogSegment<S> {
         debug_assert_eq!(info.position, position);
         self.log.write_all_at(batch, position)?;
         self.dirty.store(true, Ordering::Release);
+        crate::failpoint::failpoint!("append.after_write");
         self.index_batch(info)?;
         self.size
             .store(position + batch.len() as u64, Ordering::Release);
@@ -344,6 +345,7 @@ impl<S: Storage> LogSegment<S> {
                 offset: info.last_offset,
                 position: info.position as u32,
             })?;
+            crate::failpoint::failpoint!("index.after_append");
             self.time_index.maybe_append(
                 TimeIndexEntry {
                     timestamp: self.max_timestamp.load(Ordering::Relaxed),
@@ -712,6 +714,7 @@ impl<S: Storage> LogSegment<S> {
             }
             let to = name.with_suffix(FileSuffix::Deleted).path_in(&self.dir);
             storage.rename(&from, &to)?;
+            crate::failpoint::failpoint!("retention.after_rename");
             storage.remove_file(&to)?;
         }
         Ok(())

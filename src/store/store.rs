@@ -392,6 +392,7 @@ impl Store {
         let mut records = self.records();
         records.push(record.clone());
         metadata::write(&self.inner.storage, &self.inner.dir, &records)?;
+        crate::failpoint::failpoint!("topic.create.after_metadata");
         let topic = self.open_topic(&record, false, &HashMap::new(), &HashMap::new())?;
         self.inner.storage.sync_dir(&self.inner.dir)?;
         self.inner
@@ -420,6 +421,7 @@ impl Store {
             r.deleting = true;
         }
         metadata::write(&self.inner.storage, &self.inner.dir, &records)?;
+        crate::failpoint::failpoint!("topic.delete.after_mark");
         self.inner.topics.write().remove(name);
         self.remove_partition_dirs(name, topic.partition_count())?;
         records.retain(|r| r.name != name);
@@ -442,6 +444,7 @@ impl Store {
                     .to_string(),
             );
             storage.rename(&from, &to)?;
+            crate::failpoint::failpoint!("topic.delete.after_rename");
             storage.sync_dir(&self.inner.dir)?;
             storage.remove_dir_all(&to)?;
         }
@@ -806,6 +809,7 @@ impl Store {
         if let Some(e) = first_error {
             return Err(e);
         }
+        crate::failpoint::failpoint!("store.close.after_logs");
         let storage = &self.inner.storage;
         let dir = &self.inner.dir;
         log_dir::write_offsets(storage, dir, RECOVERY_POINT_CHECKPOINT_FILE, &recovery)?;
