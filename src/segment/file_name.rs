@@ -273,8 +273,9 @@ impl PartitionDirKind {
 ///
 /// ```
 /// use tidelog::segment::{PartitionDirKind, PartitionDirName};
-/// let dir = PartitionDirName::parse("my-topic-3").expect("a partition directory");
+/// let dir = PartitionDirName::parse("my-topic-3").ok_or("not a partition directory")?;
 /// assert_eq!((dir.topic(), dir.partition(), dir.kind()), ("my-topic", 3, PartitionDirKind::Live));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PartitionDirName {
