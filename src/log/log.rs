@@ -286,7 +286,12 @@ impl<S: Storage> Log<S> {
 
     /// Wakes tailing readers blocked in [`wait_for`](Self::wait_for).
     pub(crate) fn wake_waiters(&self) {
-        if self.waiters.load(Ordering::Acquire) > 0 {
+        // The caller has just stored the new end offset. A waiter registers (waiters += 1)
+        // and then reads the end offset; each side stores one variable and then loads the
+        // other, so both need a full fence, or each could miss the other's store and the
+        // waiter sleep through the wake-up (store-load reordering).
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.waiters.load(Ordering::Relaxed) > 0 {
             let _guard = self.wake.0.lock();
             self.wake.1.notify_all();
         }
@@ -305,7 +310,9 @@ impl<S: Storage> Log<S> {
         if self.read_only {
             return self.poll_for(offset, deadline);
         }
-        self.waiters.fetch_add(1, Ordering::AcqRel);
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        // Pairs with the fence in `wake_waiters` (see there).
+        std::sync::atomic::fence(Ordering::SeqCst);
         let mut guard = self.wake.0.lock();
         let ready = loop {
             if self.end_offset() > offset {
