@@ -145,7 +145,13 @@ impl<S: Storage> Log<S> {
         let result = (|| -> Result<()> {
             let segments = self.segments();
             let now = self.clock.now_ms();
-            let keep = segments.partition_point(|s| s.base_offset() < offset);
+            // Truncating to the first segment's own base offset cuts that segment to empty
+            // in place (its file and page cache are reused) rather than starting over.
+            let keep = segments
+                .partition_point(|s| s.base_offset() < offset)
+                .max(usize::from(segments.first().is_some_and(|s| {
+                    s.base_offset() == offset && offset >= self.log_start_offset()
+                })));
             let new_end = if keep == 0 || offset < self.log_start_offset() {
                 // Nothing stays: start over at `offset`.
                 self.publish_segments(Vec::new());
