@@ -21,7 +21,7 @@
 //!   timed region, so every writer reuses page-cache memory the same way. `max.message.bytes`
 //!   is raised to 16 MiB so that `1024B/x1000` fits.
 //! - `read/pread/<codec>/<size>B/100KiB`: `read_at` of the segment file in 1 MiB chunks into
-//!   one reused buffer; `read/decode/...`: [`Log::read`] of 1 MiB at a time from offset 0 to
+//!   one reused buffer; `read/decode/...`: [`Log::read_into`] (one reused result) of 1 MiB at a time from offset 0 to
 //!   the end, CRC check and decompression included, touching each record's key and value;
 //!   `read/commitlog/none/...`: `CommitLog::read` of 1 MiB at a time (its CRC checks), touching
 //!   each message's metadata and payload. Logs of 64 MiB.
@@ -100,7 +100,7 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
 use tempfile::TempDir;
 use tidelog::config::LogConfig;
-use tidelog::log::{AppendOptions, Log, LogOpenOptions, Validation};
+use tidelog::log::{AppendOptions, Isolation, Log, LogOpenOptions, ReadResult, Validation};
 use tidelog::record::{encode_batch, BatchOptions, Record};
 use tidelog::Compression;
 
@@ -555,11 +555,15 @@ fn read_shape(g: &mut BenchmarkGroup<'_, WallTime>, size: usize, per_record: boo
         g.bench_function(id("decode", codec, &shape.name), |b| {
             let f = get();
             let end = f.log.end_offset();
+            // One result reused across fetches, as a reader in a loop does (`read_into`).
+            let mut read = ReadResult::default();
             b.iter(|| {
                 let mut offset = 0;
                 let mut n = 0u64;
                 while offset < end {
-                    let read = f.log.read(offset, CHUNK).expect("read");
+                    f.log
+                        .read_into(offset, CHUNK, Isolation::Appended, &mut read)
+                        .expect("read");
                     for r in read.records() {
                         let r = r.expect("a valid record");
                         black_box(r.key().map_or(0, <[u8]>::len));

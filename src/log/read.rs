@@ -85,6 +85,7 @@ pub struct ReadRecords<'a> {
 impl<'a> Iterator for ReadRecords<'a> {
     type Item = Result<RecordRef<'a>>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
             if let Some(records) = &mut self.current {
@@ -145,14 +146,66 @@ impl<S: Storage> Log<S> {
         max_bytes: usize,
         isolation: Isolation,
     ) -> Result<ReadResult> {
+        let mut result = ReadResult::default();
+        self.read_into(offset, max_bytes, isolation, &mut result)?;
+        Ok(result)
+    }
+
+    /// As [`read_with`](Self::read_with), into a `ReadResult` whose buffers are reused: a
+    /// reader that fetches in a loop allocates (and faults in) its buffers once.
+    ///
+    /// ```
+    /// # use tidelog::log::{AppendOptions, Isolation, Log, LogOpenOptions, ReadResult};
+    /// # use tidelog::record::Record;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let log = Log::open(dir.path(), Default::default(), LogOpenOptions::default())?;
+    /// # log.append(&[Record::new(1, b"a".to_vec())], &AppendOptions::default())?;
+    /// let mut fetched = ReadResult::default();
+    /// let mut offset = 0;
+    /// while offset < log.end_offset() {
+    ///     log.read_into(offset, 1 << 20, Isolation::Appended, &mut fetched)?;
+    ///     for record in fetched.records() {
+    ///         let _value = record?.value();
+    ///     }
+    ///     offset = fetched.next_offset();
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`read_with`](Self::read_with); `out` is then empty.
+    pub fn read_into(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        isolation: Isolation,
+        out: &mut ReadResult,
+    ) -> Result<()> {
+        out.data.clear();
+        out.decoded.clear();
+        out.spans.clear();
+        out.start_offset = offset;
+        out.next_offset = offset;
+        let filled = self.fill(offset, max_bytes, isolation, out);
+        if filled.is_err() {
+            out.data.clear();
+            out.decoded.clear();
+            out.spans.clear();
+            out.next_offset = offset;
+        }
+        filled
+    }
+
+    fn fill(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        isolation: Isolation,
+        result: &mut ReadResult,
+    ) -> Result<()> {
         let visible_end = self.check_read_offset(offset, isolation)?;
-        let mut result = ReadResult {
-            start_offset: offset,
-            next_offset: offset,
-            ..Default::default()
-        };
         if offset >= visible_end {
-            return Ok(result);
+            return Ok(());
         }
         let segments = self.segments();
         self.check_snapshot_holds(offset, &segments)?;
@@ -178,13 +231,8 @@ impl<S: Storage> Log<S> {
                 budget
             };
             let read_end = seg_end.min(head.position + want as u64);
-            let used = self.read_segment_range(
-                segment,
-                head.position,
-                read_end,
-                visible_end,
-                &mut result,
-            )?;
+            let used =
+                self.read_segment_range(segment, head.position, read_end, visible_end, result)?;
             budget = budget.saturating_sub(used);
             if head.position + used as u64 != seg_end || budget == 0 {
                 break;
@@ -201,7 +249,7 @@ impl<S: Storage> Log<S> {
         self.counters
             .records_read
             .fetch_add(records, Ordering::Relaxed);
-        Ok(result)
+        Ok(())
     }
 
     /// Appends the whole, visible batches in `[from, to)` of `segment` to `result`.

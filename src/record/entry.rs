@@ -314,6 +314,7 @@ pub enum BatchRecords<'s> {
 impl<'s> Iterator for BatchRecords<'s> {
     type Item = Result<RecordRef<'s>>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         match self {
             BatchRecords::V2(r) => r.next(),
