@@ -23,11 +23,12 @@
 //! `python-snappy`, `lz4`, `zstandard` and `xxhash`. Without one the tests print
 //! `SKIPPED: ...` and pass, unless `TIDELOG_REQUIRE_INTEROP=1`, when they fail.
 
+#[path = "interop/python.rs"]
+mod interop_python;
 use std::error::Error;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use tidelog::config::LogConfig;
 use tidelog::log::{AppendOptions, CloseState, Log, LogOpenOptions};
@@ -58,8 +59,6 @@ fn fail(msg: impl Into<String>) -> Box<dyn Error> {
     Box::new(Failure(msg.into()))
 }
 
-const IMPORTS: &str = "import kafka, snappy, lz4.frame, zstandard, xxhash";
-
 /// `index.interval.bytes` of every log here, and the `INTERVAL` handed to `checkdir`.
 const INDEX_INTERVAL_BYTES: u32 = 1024;
 
@@ -68,41 +67,10 @@ const INDEX_INTERVAL_BYTES: u32 = 1024;
 
 /// The Python to use, or `None` (after printing why) if the check is to be skipped.
 fn python() -> TestResult<Option<&'static Path>> {
-    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match FOUND.get_or_init(find_python) {
-        Ok(p) => Ok(Some(p.as_path())),
-        Err(reason) if std::env::var("TIDELOG_REQUIRE_INTEROP").as_deref() == Ok("1") => {
-            Err(fail(format!("TIDELOG_REQUIRE_INTEROP=1 but {reason}")))
-        }
-        Err(reason) => {
-            println!("SKIPPED: {reason}");
-            Ok(None)
-        }
-    }
+    interop_python::python().map_err(fail)
 }
 
-fn find_python() -> Result<PathBuf, String> {
-    // An explicit choice is final: no falling back to whatever `python3` happens to be.
-    let (candidate, origin) = match std::env::var_os("TIDELOG_INTEROP_PYTHON") {
-        Some(p) if !p.is_empty() => (PathBuf::from(p), "TIDELOG_INTEROP_PYTHON"),
-        _ => (PathBuf::from("python3"), "default"),
-    };
-    let shown = format!("{} ({origin})", candidate.display());
-    let out = Command::new(&candidate)
-        .args(["-c", IMPORTS])
-        .output()
-        .map_err(|e| format!("cannot run Python {shown}: {e}"))?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let last = stderr.lines().last().unwrap_or("no error output");
-        return Err(format!("Python {shown} fails `{IMPORTS}`: {last}"));
-    }
-    Ok(candidate)
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/kafka_python.py")
-}
+use interop_python::script;
 
 /// A reopen the checker must know about: the log end offset then, and how it was reopened.
 #[derive(Debug, Clone, Copy)]
