@@ -34,6 +34,8 @@ pub struct SegmentConfig {
 #[derive(Debug)]
 pub struct LogSegment<S: Storage = StdFs> {
     base_offset: i64,
+    /// The `.log` file's name (its base offset was validated when it was built).
+    name: SegmentFileName,
     dir: PathBuf,
     log: Arc<S::File>,
     index: OffsetIndex<S>,
@@ -89,15 +91,7 @@ impl<S: Storage> LogSegment<S> {
             index_bytes,
         )?;
         Ok(Self::assemble(
-            storage,
-            dir,
-            base_offset,
-            log,
-            index,
-            time_index,
-            config,
-            0,
-            now_ms,
+            dir, name, log, index, time_index, config, 0, now_ms,
         ))
     }
 
@@ -162,17 +156,7 @@ impl<S: Storage> LogSegment<S> {
                 reason: "time index is missing".into(),
             });
         };
-        let mut seg = Self::assemble(
-            storage,
-            dir,
-            base_offset,
-            log,
-            index,
-            time_index,
-            config,
-            size,
-            now_ms,
-        );
+        let mut seg = Self::assemble(dir, name, log, index, time_index, config, size, now_ms);
         if !writable {
             seg.read_only = Some(ReadOnlyTail::default());
         }
@@ -184,9 +168,8 @@ impl<S: Storage> LogSegment<S> {
         reason = "a private constructor of every field"
     )]
     fn assemble(
-        _storage: &S,
         dir: &Path,
-        base_offset: i64,
+        name: SegmentFileName,
         log: S::File,
         index: OffsetIndex<S>,
         time_index: TimeIndex<S>,
@@ -194,8 +177,10 @@ impl<S: Storage> LogSegment<S> {
         size: u64,
         now_ms: i64,
     ) -> Self {
+        let base_offset = name.base_offset();
         LogSegment {
             base_offset,
+            name,
             dir: dir.to_path_buf(),
             log: Arc::new(log),
             index,
@@ -270,10 +255,7 @@ impl<S: Storage> LogSegment<S> {
     }
 
     fn file_name(&self, kind: FileKind) -> SegmentFileName {
-        // The base offset was validated (non-negative) when the segment was created or parsed.
-        SegmentFileName::new(self.base_offset, kind).unwrap_or_else(|_| {
-            SegmentFileName::parse("0.log").unwrap_or_else(|| unreachable!("a valid literal"))
-        })
+        self.name.with_kind(kind)
     }
 
     /// The offset index.
