@@ -17,6 +17,11 @@
 //! frame written at a high level by a streaming writer may legitimately declare one. That
 //! window buffer is zstd's own allocation, kept with the thread's context for reuse.
 //!
+//! Pre-1.0 zstd formats (v0.4-v0.7 "legacy" frames) are refused as corrupt: zstd joined
+//! Kafka in 2.1, long after zstd 1.0 fixed the format, so no Kafka log holds them, and
+//! the crate is built without zstd's legacy decoders (they also honoured a size limit
+//! less exactly, which the fuzzer found).
+//!
 //! Both contexts are cached per thread: creating one costs more than coding a small batch.
 
 use std::cell::Cell;
@@ -261,6 +266,19 @@ mod tests {
             data.len() - 1
         )));
         Ok(())
+    }
+
+    #[test]
+    fn zstd_refuses_pre_1_0_legacy_frames() {
+        // Magic 0xFD2FB527 starts a zstd v0.7 frame; this one (found by the fuzzer) the
+        // legacy decoder accepted under one limit and refused under another.
+        let legacy = [0x27, 0xb5, 0x2f, 0xfd, 0x60, 0x93, 0x86, 0xdf, 0x00, 0x00];
+        for limit in [0, 100, 1 << 16] {
+            let mut out = b"keep".to_vec();
+            let result = decompress(&legacy, &mut out, limit);
+            assert!(is_corrupt(&result), "limit {limit}: {result:?}");
+            assert_eq!(out, b"keep");
+        }
     }
 
     #[test]
