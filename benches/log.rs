@@ -78,6 +78,11 @@
 //!       if (c in t) printf "%-36s %6.3fx %s\n", k, t[c] / t[k], c } }'
 //! ```
 //!
+//! On a machine shared with other work, set `TIDELOG_BENCH_TIME=cpu` to time every region by
+//! the bench thread's CPU time (user and system) instead of wall time: the load then swings
+//! the figures far less (see `common::Stopwatch`). The open benches read from the page
+//! cache, so they stay CPU-bound and are timed the same way.
+//!
 //! The `read` pairs are bound by memory bandwidth and swing by up to a third between runs on
 //! a busy machine (the baseline as much as tidelog): confirm a ratio near its target with a
 //! second run. `open` is best read in criterion's own output (`thrpt:` is the scan rate):
@@ -85,7 +90,7 @@
 
 #[allow(dead_code, reason = "each bench uses a different part")]
 mod common;
-use common::{generate_records, Rng};
+use common::{generate_records, Rng, Stopwatch};
 use std::cell::OnceCell;
 use std::fs::{self, File, OpenOptions};
 use std::hint::black_box;
@@ -239,7 +244,7 @@ fn timed_with_resets<T>(
     while left > 0 {
         reset(state);
         let n = left.min(per_reset);
-        let start = Instant::now();
+        let start = Stopwatch::start();
         for _ in 0..n {
             step(state);
         }
@@ -478,7 +483,7 @@ fn timed_copies(iters: u64, target: &mut File, mut each: impl FnMut(&File)) -> D
     for _ in 0..iters {
         target.set_len(0).expect("truncate");
         target.seek(SeekFrom::Start(0)).expect("seek");
-        let start = Instant::now();
+        let start = Stopwatch::start();
         each(target);
         total += start.elapsed();
     }
@@ -670,7 +675,7 @@ fn print_percentiles(id: &str, latencies: &mut [u64]) {
 fn timed_each(iters: u64, latencies: &mut Vec<u64>, mut step: impl FnMut(usize)) -> Duration {
     let mut total = Duration::ZERO;
     for i in 0..iters {
-        let start = Instant::now();
+        let start = Stopwatch::start();
         step(i as usize);
         let t = start.elapsed();
         latencies.push(t.as_nanos() as u64);
@@ -839,7 +844,7 @@ fn open_group(c: &mut Criterion, per_record: bool) {
         b.iter_custom(|iters| {
             let mut t = Duration::ZERO;
             for _ in 0..iters {
-                let start = Instant::now();
+                let start = Stopwatch::start();
                 let log = f.open(LogOpenOptions {
                     recovery_point: Some(f.end),
                     clean_shutdown: true,
@@ -861,7 +866,7 @@ fn open_group(c: &mut Criterion, per_record: bool) {
             b.iter_custom(|iters| {
                 let mut t = Duration::ZERO;
                 for _ in 0..iters {
-                    let start = Instant::now();
+                    let start = Stopwatch::start();
                     let log = f.open(LogOpenOptions {
                         recovery_point: Some(recovery_point),
                         clean_shutdown: false,

@@ -1,8 +1,58 @@
 //! The record generator every bench shares, so their figures describe the same data:
 //! values of exactly `size` bytes of text-like bytes (words, phrases and numbers from a fixed
 //! seed, compressing roughly 2-4x), keys of 8-16 bytes, increasing timestamps, no headers.
+//! Also the timer the single-threaded benches share ([`Stopwatch`]).
+
+use std::time::{Duration, Instant};
 
 use tidelog::record::Record;
+
+/// Times a region by wall clock or, with `TIDELOG_BENCH_TIME=cpu`, by the calling thread's
+/// CPU time (user and system, from Linux's `/proc/thread-self/schedstat`).
+///
+/// On a machine shared with other work, wall time swings with the load while a thread's own
+/// CPU time does not (much): cache and memory-bandwidth contention remain. Time spent
+/// waiting for the disk or another thread is not CPU time, so use it only for regions that
+/// do not block.
+pub enum Stopwatch {
+    /// Started at this instant.
+    Wall(Instant),
+    /// Started at this many ns of the thread's CPU time.
+    Cpu(u64),
+}
+
+impl Stopwatch {
+    /// Starts timing, by the clock `TIDELOG_BENCH_TIME` picks.
+    pub fn start() -> Self {
+        if cpu_time() {
+            Stopwatch::Cpu(thread_cpu_ns())
+        } else {
+            Stopwatch::Wall(Instant::now())
+        }
+    }
+
+    /// Time since [`start`](Self::start).
+    pub fn elapsed(&self) -> Duration {
+        match self {
+            Stopwatch::Wall(t) => t.elapsed(),
+            Stopwatch::Cpu(ns) => Duration::from_nanos(thread_cpu_ns().saturating_sub(*ns)),
+        }
+    }
+}
+
+/// Whether `TIDELOG_BENCH_TIME=cpu` asks for CPU time instead of wall time.
+pub fn cpu_time() -> bool {
+    std::env::var("TIDELOG_BENCH_TIME").is_ok_and(|v| v == "cpu")
+}
+
+/// The calling thread's CPU time in ns (user and system), from Linux's
+/// `/proc/thread-self/schedstat`; 0 where that is missing.
+pub fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
 
 /// Timestamp of the first generated record.
 pub const BASE_TIMESTAMP: i64 = 1_700_000_000_000;
