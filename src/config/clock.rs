@@ -11,6 +11,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> i64;
+
+    /// Milliseconds since the Unix epoch, possibly a few milliseconds behind
+    /// [`now_ms`](Self::now_ms): for checks that need no precision (`segment.ms`,
+    /// `flush.ms`), read on every append, so a clock may answer them more cheaply. The
+    /// default is [`now_ms`](Self::now_ms).
+    fn coarse_now_ms(&self) -> i64 {
+        self.now_ms()
+    }
 }
 
 /// The system's wall clock.
@@ -23,6 +31,26 @@ impl Clock for SystemClock {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0)
+    }
+
+    /// Linux's `CLOCK_REALTIME_COARSE`: the time of the last timer tick (1-4 ms behind), read
+    /// from the vDSO without touching the clock hardware; elsewhere [`now_ms`](Self::now_ms).
+    #[allow(
+        clippy::useless_conversion,
+        reason = "tv_nsec is narrower than i64 on some targets"
+    )]
+    fn coarse_now_ms(&self) -> i64 {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            let t = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+            t.tv_sec
+                .saturating_mul(1000)
+                .saturating_add(i64::from(t.tv_nsec) / 1_000_000)
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            self.now_ms()
+        }
     }
 }
 
@@ -66,5 +94,19 @@ mod tests {
         let c = ManualClock::new(5);
         c.advance(10);
         assert_eq!(c.now_ms(), 15);
+        assert_eq!(c.coarse_now_ms(), 15);
+    }
+
+    #[test]
+    fn system_coarse_clock_trails_the_precise_one_by_a_few_ms_at_most() {
+        let c = SystemClock;
+        for _ in 0..100 {
+            let before = c.now_ms();
+            let coarse = c.coarse_now_ms();
+            let after = c.now_ms();
+            // The tick is at most 10 ms (HZ=100); allow for a descheduled thread too.
+            assert!(coarse <= after, "coarse {coarse} after precise {after}");
+            assert!(coarse >= before - 50, "coarse {coarse} far behind {before}");
+        }
     }
 }

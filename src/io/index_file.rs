@@ -90,6 +90,10 @@ pub struct IndexFile<S: Storage, const N: usize> {
     writable: bool,
     /// Set by every change, cleared by [`IndexFile::sync`]: a clean file is not synced again.
     dirty: AtomicBool,
+    /// Whether `state.entries` has reached `max_entries`, kept beside the lock so the
+    /// writer's per-append "full?" check (a roll condition) takes no lock. Changed only
+    /// under the write lock, with `entries`.
+    full: AtomicBool,
     state: RwLock<State<S::Map>>,
 }
 
@@ -103,12 +107,14 @@ impl<S: Storage, const N: usize> IndexFile<S, N> {
     /// [`Error::Io`] (`AlreadyExists` if `path` exists) or [`Error::NoSpace`].
     pub fn create(storage: &S, path: &Path, max_bytes: u64) -> Result<Self> {
         let file = storage.open(path, OpenMode::CreateNew)?;
+        let max_entries = max_entries::<N>(max_bytes);
         let index = IndexFile {
             storage: storage.clone(),
             file,
-            max_entries: max_entries::<N>(max_bytes),
+            max_entries,
             writable: true,
             dirty: AtomicBool::new(true),
+            full: AtomicBool::new(max_entries == 0),
             state: RwLock::new(State {
                 backing: Backing::Empty,
                 entries: 0,
@@ -154,12 +160,14 @@ impl<S: Storage, const N: usize> IndexFile<S, N> {
             let entries = count_valid::<N>(&map);
             (Backing::Mapped(map), entries)
         };
+        let max_entries = max_entries::<N>(max_bytes);
         Ok(IndexFile {
             storage: storage.clone(),
             file,
-            max_entries: max_entries::<N>(max_bytes),
+            max_entries,
             writable,
             dirty: AtomicBool::new(false),
+            full: AtomicBool::new(entries >= max_entries),
             state: RwLock::new(State {
                 backing,
                 entries,
@@ -191,7 +199,7 @@ impl<S: Storage, const N: usize> IndexFile<S, N> {
 
     /// True when no further entry fits.
     pub fn is_full(&self) -> bool {
-        self.len() >= self.max_entries
+        self.full.load(Ordering::Acquire)
     }
 
     /// True if opened with [`IndexAccess::ReadWrite`] (or created).
@@ -249,6 +257,8 @@ impl<S: Storage, const N: usize> IndexFile<S, N> {
         };
         *slot = entry;
         state.entries += 1;
+        self.full
+            .store(state.entries >= self.max_entries, Ordering::Release);
         self.dirty.store(true, Ordering::Release);
         Ok(true)
     }
@@ -274,6 +284,7 @@ impl<S: Storage, const N: usize> IndexFile<S, N> {
         };
         dropped.fill([0; N]);
         state.entries = n;
+        self.full.store(n >= self.max_entries, Ordering::Release);
         self.dirty.store(true, Ordering::Release);
         Ok(())
     }

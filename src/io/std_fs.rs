@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -132,6 +132,29 @@ impl StorageFile for StdFile {
         self.file
             .write_all_at(buf, offset)
             .map_err(|e| Error::io("write", &self.path, e))
+    }
+
+    fn write_all_at2(&self, first: &[u8], second: &[u8], offset: u64) -> Result<()> {
+        let mut bufs = [IoSlice::new(first), IoSlice::new(second)];
+        let mut bufs = &mut bufs[..];
+        let mut offset = offset;
+        // Drop empty slices up front: a write of nothing left would look like a zero write.
+        IoSlice::advance_slices(&mut bufs, 0);
+        while !bufs.is_empty() {
+            match rustix::io::pwritev(&self.file, bufs, offset) {
+                Ok(0) => {
+                    let e = io::Error::new(io::ErrorKind::WriteZero, "pwritev wrote nothing");
+                    return Err(Error::io("write", &self.path, e));
+                }
+                Ok(n) => {
+                    offset += n as u64;
+                    IoSlice::advance_slices(&mut bufs, n);
+                }
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(Error::io("write", &self.path, e.into())),
+            }
+        }
+        Ok(())
     }
 
     fn size(&self) -> Result<u64> {

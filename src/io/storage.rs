@@ -154,6 +154,26 @@ pub trait StorageFile: Send + Sync + std::fmt::Debug + 'static {
     /// failure some prefix of `buf` may have been written.
     fn write_all_at(&self, buf: &[u8], offset: u64) -> Result<()>;
 
+    /// Writes `first` and then `second` contiguously at `offset`, as one write where the
+    /// platform has a vectored one (`pwritev`), so a caller need not copy two pieces into
+    /// one buffer first.
+    ///
+    /// The default joins the two and makes one [`write_all_at`](Self::write_all_at) call,
+    /// which keeps a test file system's call counting and short-write behaviour the same as
+    /// for a single buffer.
+    ///
+    /// # Errors
+    /// As [`write_all_at`](Self::write_all_at).
+    fn write_all_at2(&self, first: &[u8], second: &[u8], offset: u64) -> Result<()> {
+        if second.is_empty() {
+            return self.write_all_at(first, offset);
+        }
+        let mut joined = Vec::with_capacity(first.len() + second.len());
+        joined.extend_from_slice(first);
+        joined.extend_from_slice(second);
+        self.write_all_at(&joined, offset)
+    }
+
     /// The current length of the file in bytes.
     ///
     /// # Errors

@@ -275,3 +275,22 @@ fn zero_max_is_always_full() -> Result<()> {
     index.close()?;
     Ok(())
 }
+
+#[test]
+fn two_part_writes_land_contiguously() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+    let file = StdFs.open(&dir.path().join("f"), OpenMode::CreateNew)?;
+    file.write_all_at2(b"head", b"", 0)?;
+    file.write_all_at2(b"", b"tail", 4)?;
+    file.write_all_at2(b"-one-", b"-two-", 8)?;
+    // Large enough that the kernel may split it: the loop must finish the write.
+    let big = vec![7u8; 3 << 20];
+    file.write_all_at2(b"x", &big, 18)?;
+    assert_eq!(file.size()?, 18 + 1 + big.len() as u64);
+    let mut got = vec![0u8; 19];
+    file.read_exact_at(&mut got, 0)?;
+    assert_eq!(&got, b"headtail-one--two-x");
+    let ro = StdFs.open(&dir.path().join("f"), OpenMode::ReadOnly)?;
+    assert!(ro.write_all_at2(b"a", b"b", 0).is_err());
+    Ok(())
+}

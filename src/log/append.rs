@@ -7,7 +7,10 @@ use super::log::{Log, Writer};
 use super::options::{AppendInfo, AppendOptions, Durability, Validation};
 use crate::error::{Error, Result};
 use crate::io::Storage;
-use crate::record::{BatchOptions, Record, RecordBatch, RecordBatchMut, TimestampType, MAGIC_V2};
+use crate::record::{
+    records_count_and_log_append_time, BatchHead, BatchOptions, Record, RecordBatch, TimestampType,
+    MAGIC_V2, RECORD_BATCH_OVERHEAD,
+};
 use crate::segment::{BatchInfo, LogSegment};
 
 impl<S: Storage> Log<S> {
@@ -25,7 +28,7 @@ impl<S: Storage> Log<S> {
         let mut guard = self.writer.lock();
         self.check_writable()?;
         let w = &mut *guard;
-        let now = self.clock.now_ms();
+        let now = self.append_clock();
         let log_append_time =
             (self.config.message_timestamp_type == TimestampType::LogAppendTime).then_some(now);
         w.builder.reset(BatchOptions {
@@ -44,17 +47,21 @@ impl<S: Storage> Log<S> {
             w.builder.append_record(r)?;
         }
         let Writer {
-            builder, epochs, ..
+            builder,
+            epochs,
+            active,
+            ..
         } = w;
         let batch = builder.finish()?;
-        let info = self.write_batch(epochs, batch, now)?;
+        let info = self.write_batch(epochs, active, batch, &[], now)?;
         self.after_append(info, opts.durability, now)
     }
 
     /// Appends an already-encoded magic-2 batch (from a remote producer, a mirror or a
     /// follower) without recompressing it: checks it per `validation`, then assigns offsets
     /// from the log end and stamps the leader epoch (and LogAppendTime if configured) in a
-    /// copy. The caller's bytes are not modified.
+    /// copy of its 61-byte header, written together with the caller's records section in
+    /// one vectored write. The caller's bytes are not modified.
     ///
     /// # Errors
     /// [`Error::Corrupt`]/[`Error::UnknownCodec`] for a batch that fails validation (legacy
@@ -81,51 +88,54 @@ impl<S: Storage> Log<S> {
                 batch.len() - parsed.size()
             )));
         }
+        let mut head = BatchHead::of(batch)?;
+        let records = &batch[RECORD_BATCH_OVERHEAD..];
         let mut guard = self.writer.lock();
         self.check_writable()?;
         let w = &mut *guard;
         if validation == Validation::Deep {
             parsed.validate_records(&mut w.scratch, self.config.max_decompressed_bytes)?;
         }
-        let now = self.clock.now_ms();
-        w.copy.clear();
-        w.copy.extend_from_slice(batch);
-        let mut m = RecordBatchMut::new(&mut w.copy)?;
-        m.set_base_offset(self.end_offset());
-        m.set_partition_leader_epoch(w.leader_epoch);
+        let now = self.append_clock();
+        // Stamp a copy of the header only: the records go to the file from the caller's
+        // buffer, in the same vectored write.
+        head.set_base_offset(self.end_offset());
+        head.set_partition_leader_epoch(w.leader_epoch);
         if self.config.message_timestamp_type == TimestampType::LogAppendTime {
-            m.set_log_append_time(now);
+            head.set_log_append_time(now, records);
         }
-        let Writer { copy, epochs, .. } = w;
-        let info = self.write_batch(epochs, copy, now)?;
+        let info = self.write_batch(&mut w.epochs, &mut w.active, head.as_bytes(), records, now)?;
         self.after_append(info, durability, now)
     }
 
-    /// Writes one stamped batch at the log end, rolling first if needed, and publishes it.
-    /// Writer lock held.
+    /// Writes one stamped batch, `head` followed by `tail` (empty if `head` is the whole
+    /// batch), at the log end, rolling first if needed, and publishes it. Writer lock held.
     fn write_batch(
         &self,
         epochs: &mut super::LeaderEpochCache,
-        batch: &[u8],
+        active: &mut Option<(u64, Arc<LogSegment<S>>)>,
+        head: &[u8],
+        tail: &[u8],
         now: i64,
     ) -> Result<AppendInfo> {
+        let size = head.len() + tail.len();
         let max = self.config.max_message_bytes as usize;
-        if batch.len() > max {
-            return Err(Error::RecordTooLarge {
-                size: batch.len(),
-                max,
-            });
+        if size > max {
+            return Err(Error::RecordTooLarge { size, max });
         }
-        let parsed = RecordBatch::parse_unverified(batch)?;
-        let header = BatchInfo::peek(batch, 0, batch.len() as u64)?;
-        debug_assert_eq!(header.magic, MAGIC_V2);
-        let active = self.maybe_roll(&header, now).map_err(|e| self.poison(e))?;
+        let header = BatchInfo::peek(head, 0, size as u64)?;
+        let (records_count, log_append_time) = records_count_and_log_append_time(head)
+            .filter(|_| header.magic == MAGIC_V2)
+            .ok_or_else(|| Error::InvalidArgument("not a magic-2 batch".into()))?;
+        let active = self
+            .maybe_roll(active, &header, now)
+            .map_err(|e| self.poison(e))?;
         let info = BatchInfo {
             position: active.size(),
             ..header
         };
         active
-            .append(batch, &info, now)
+            .append(head, tail, &info, now)
             .map_err(|e| self.poison(e))?;
         if epochs.assign(info.leader_epoch, info.base_offset) {
             self.write_epoch_checkpoint(epochs)
@@ -133,27 +143,40 @@ impl<S: Storage> Log<S> {
         }
         self.end_offset.store(info.next_offset(), Ordering::Release);
         self.wake_waiters();
-        let records = parsed.records_count().max(0) as u64;
-        self.counters
-            .records_appended
-            .fetch_add(records, Ordering::Relaxed);
-        self.counters
-            .bytes_appended
-            .fetch_add(u64::from(info.size), Ordering::Relaxed);
-        let append_time = if parsed.timestamp_type() == TimestampType::LogAppendTime {
-            parsed.max_timestamp()
-        } else {
-            -1
-        };
+        let records = records_count.max(0) as u32;
+        // Only the writer (holding the writer lock) updates these two: a plain load and
+        // store, not a locked read-modify-write, is enough.
+        let c = &self.counters;
+        let n = c.records_appended.load(Ordering::Relaxed);
+        c.records_appended
+            .store(n + u64::from(records), Ordering::Relaxed);
+        let n = c.bytes_appended.load(Ordering::Relaxed);
+        c.bytes_appended
+            .store(n + u64::from(info.size), Ordering::Relaxed);
         Ok(AppendInfo {
             first_offset: info.base_offset,
             last_offset: info.last_offset,
-            append_time,
+            append_time: if log_append_time {
+                info.max_timestamp
+            } else {
+                -1
+            },
             max_timestamp: info.max_timestamp,
-            record_count: parsed.records_count().max(0) as u32,
+            record_count: records,
             size: info.size,
             durable: false,
         })
+    }
+
+    /// The time an append goes by: precise where it becomes a LogAppendTime timestamp,
+    /// else the clock's cheaper coarse reading (a few ms off at most), which only the
+    /// `segment.ms` and `flush.ms` checks use.
+    fn append_clock(&self) -> i64 {
+        if self.config.message_timestamp_type == TimestampType::LogAppendTime {
+            self.clock.now_ms()
+        } else {
+            self.clock.coarse_now_ms()
+        }
     }
 
     /// Applies the flush policy (or the caller's `Sync`) after an append.
@@ -194,24 +217,28 @@ impl<S: Storage> Log<S> {
 
     /// Rolls to a new segment if the active one cannot take the batch `header` describes
     /// (Kafka's `shouldRoll`), and returns the segment to write to. Writer lock held.
-    fn maybe_roll(&self, header: &BatchInfo, now: i64) -> Result<Arc<LogSegment<S>>> {
-        let segments = self.segments();
-        let Some(active) = segments.last().cloned() else {
-            return Err(Error::InvalidLayout {
-                path: self.dir.clone(),
-                reason: "log has no segments".into(),
-            });
+    fn maybe_roll<'a>(
+        &self,
+        cached: &'a mut Option<(u64, Arc<LogSegment<S>>)>,
+        header: &BatchInfo,
+        now: i64,
+    ) -> Result<&'a Arc<LogSegment<S>>> {
+        let no_segments = || Error::InvalidLayout {
+            path: self.dir.clone(),
+            reason: "log has no segments".into(),
         };
+        let active = self.active_segment(cached).ok_or_else(no_segments)?;
         let size = active.size();
         let full =
             size > 0 && size.saturating_add(u64::from(header.size)) > self.config.segment_bytes;
         let old = size > 0
             && now.saturating_sub(active.rolling_timestamp()) > self.config.segment_ms as i64;
         let overflow = header.last_offset - active.base_offset() > i64::from(i32::MAX);
-        if !(full || old || overflow || active.indexes_full()) {
-            return Ok(active);
+        if full || old || overflow || active.indexes_full() {
+            self.roll_to(header.base_offset, now)?;
         }
-        self.roll_to(header.base_offset, now)
+        // After a roll the generation moved, and this picks up the new segment.
+        self.active_segment(cached).ok_or_else(no_segments)
     }
 
     /// Seals the active segment and starts a new one at `base_offset` (the log end).

@@ -49,7 +49,10 @@ pub struct Log<S: Storage = StdFs> {
     pub(crate) config: LogConfig,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) segments: RwLock<Segments<S>>,
-    pub(crate) writer: Mutex<Writer>,
+    /// Raised by every [`publish_segments`](Self::publish_segments), so the writer can keep
+    /// the active segment at hand and re-read it only when the list changed.
+    pub(crate) segments_gen: AtomicU64,
+    pub(crate) writer: Mutex<Writer<S>>,
     /// Serialises flushes; never held while taking `writer`.
     pub(crate) flush_lock: Mutex<()>,
     /// The offset the next append gets. Raised only after the batch's bytes are in place.
@@ -63,6 +66,9 @@ pub struct Log<S: Storage = StdFs> {
     pub(crate) unflushed_messages: AtomicI64,
     pub(crate) first_unflushed_ms: AtomicI64,
     pub(crate) poison: Mutex<Option<Arc<Error>>>,
+    /// Set (after `poison` is) once the log is poisoned, so the append path checks one
+    /// atomic instead of taking the mutex.
+    pub(crate) is_poisoned: AtomicBool,
     pub(crate) closed: AtomicBool,
     pub(crate) waiters: AtomicUsize,
     pub(crate) wake: (Mutex<()>, Condvar),
@@ -107,25 +113,26 @@ pub struct LogStats {
 
 /// State only the writer touches.
 #[derive(Debug)]
-pub(crate) struct Writer {
+pub(crate) struct Writer<S: Storage> {
     pub(crate) builder: BatchBuilder,
-    /// Copy of an incoming pre-built batch, stamped before it is written.
-    pub(crate) copy: Vec<u8>,
     /// Decompression scratch for deep validation.
     pub(crate) scratch: Vec<u8>,
     /// The epoch stamped on appended batches.
     pub(crate) leader_epoch: i32,
     pub(crate) epochs: LeaderEpochCache,
+    /// The active segment as of segment-list generation `.0`: one relaxed load per append
+    /// instead of a read lock and two reference-count changes.
+    pub(crate) active: Option<(u64, Arc<LogSegment<S>>)>,
 }
 
-impl Writer {
+impl<S: Storage> Writer<S> {
     pub(crate) fn new(leader_epoch: i32, epochs: LeaderEpochCache) -> Self {
         Writer {
             builder: BatchBuilder::new(BatchOptions::default()),
-            copy: Vec::new(),
             scratch: Vec::new(),
             leader_epoch,
             epochs,
+            active: None,
         }
     }
 }
@@ -233,8 +240,24 @@ impl<S: Storage> Log<S> {
         Arc::clone(&self.segments.read())
     }
 
+    /// The active (last) segment, through the writer's cache `cached` (writer lock held):
+    /// re-read only if the list was published since.
+    pub(crate) fn active_segment<'a>(
+        &self,
+        cached: &'a mut Option<(u64, Arc<LogSegment<S>>)>,
+    ) -> Option<&'a Arc<LogSegment<S>>> {
+        // Every publish happens under the writer lock, which the caller holds: the
+        // generation cannot move while the cached segment is in use.
+        let gen = self.segments_gen.load(Ordering::Acquire);
+        if cached.as_ref().is_none_or(|(g, _)| *g != gen) {
+            *cached = self.segments.read().last().map(|s| (gen, Arc::clone(s)));
+        }
+        cached.as_ref().map(|(_, s)| s)
+    }
+
     pub(crate) fn publish_segments(&self, segments: Vec<Arc<LogSegment<S>>>) {
         *self.segments.write() = Arc::new(segments);
+        self.segments_gen.fetch_add(1, Ordering::Release);
     }
 
     pub(crate) fn segment_config(config: &LogConfig) -> SegmentConfig {
@@ -253,10 +276,12 @@ impl<S: Storage> Log<S> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        if let Some(first) = self.poison.lock().as_ref() {
-            return Err(Error::Poisoned {
-                first: Arc::clone(first),
-            });
+        if self.is_poisoned.load(Ordering::Acquire) {
+            if let Some(first) = self.poison.lock().as_ref() {
+                return Err(Error::Poisoned {
+                    first: Arc::clone(first),
+                });
+            }
         }
         Ok(())
     }
@@ -269,6 +294,7 @@ impl<S: Storage> Log<S> {
         if p.is_none() {
             log::error!("{}: poisoned by {err}", self.dir.display());
             *p = Some(Arc::new(err.duplicate()));
+            self.is_poisoned.store(true, Ordering::Release);
         }
         err
     }

@@ -443,10 +443,34 @@ fn limits_and_log_append_time() -> Result<()> {
     ));
     let info = log.append(&records(0, 2, 10), &AppendOptions::default())?;
     assert_eq!(info.append_time, 777_000);
-    let r = log.read(0, 1000)?;
-    for rec in r.records() {
-        assert_eq!(rec?.timestamp(), 777_000);
+    // A pre-built CreateTime batch is stamped LogAppendTime in a copy of its header; the
+    // new CRC covers the records section written from the caller's buffer.
+    for codec in [Compression::None, Compression::Lz4] {
+        let opts = crate::record::BatchOptions {
+            compression: codec,
+            ..Default::default()
+        };
+        let batch = crate::record::encode_batch(opts, &records(2, 3, 10))?;
+        let before = batch.clone();
+        clock.advance(5);
+        let info = log.append_batch(&batch, Validation::Shallow)?;
+        assert_eq!(batch, before, "the caller's bytes are not modified");
+        assert_eq!(info.append_time, crate::config::Clock::now_ms(&clock));
+        assert_eq!(info.size as usize, batch.len());
     }
+    let r = log.read(0, 10_000)?;
+    let mut times = Vec::new();
+    for b in r.batches() {
+        // Parsing from the log's bytes checks the restamped CRC.
+        crate::record::RecordBatch::parse(b.as_bytes())?;
+    }
+    for rec in r.records() {
+        times.push(rec?.timestamp());
+    }
+    assert_eq!(
+        times,
+        [777_000, 777_000, 777_005, 777_005, 777_005, 777_010, 777_010, 777_010]
+    );
     Ok(())
 }
 

@@ -24,6 +24,7 @@ pub mod varint;
 pub use batch::{RecordBatch, Records, DEFAULT_MAX_DECOMPRESSED_BYTES, MIN_BATCH_LENGTH};
 pub use builder::{encode_batch, BatchBuilder, BatchOptions};
 pub use entry::{Batch, BatchIter, BatchRecords};
+pub(crate) use header::{records_count_and_log_append_time, BatchHead};
 pub use header::{
     RecordBatchMut, TimestampType, HEADER_SIZE_UP_TO_MAGIC, LOG_OVERHEAD, MAGIC_V2,
     NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP,

@@ -289,23 +289,26 @@ impl<S: Storage> LogSegment<S> {
         self.dirty.load(Ordering::Acquire)
     }
 
-    /// Appends one complete, validated batch whose header is `info`. Writer only.
+    /// Appends one complete, validated batch whose header is `info`, given as its first bytes
+    /// `head` and the rest `tail` (empty when `head` is the whole batch), written with one
+    /// vectored write. Writer only.
     ///
     /// # Errors
     /// I/O errors (the segment's published size is then unchanged) and index errors.
     /// `now_ms` starts the segment's `segment.ms` clock when this is its first batch.
-    pub fn append(&self, batch: &[u8], info: &BatchInfo, now_ms: i64) -> Result<()> {
+    pub fn append(&self, head: &[u8], tail: &[u8], info: &BatchInfo, now_ms: i64) -> Result<()> {
         let position = self.size.load(Ordering::Relaxed);
         if self.rolling_timestamp.load(Ordering::Relaxed) < 0 {
             self.rolling_timestamp.store(now_ms, Ordering::Release);
         }
         debug_assert_eq!(info.position, position);
-        self.log.write_all_at(batch, position)?;
+        debug_assert_eq!((head.len() + tail.len()) as u64, u64::from(info.size));
+        self.log.write_all_at2(head, tail, position)?;
         self.dirty.store(true, Ordering::Release);
         crate::failpoint::failpoint!("append.after_write");
         self.index_batch(info)?;
         self.size
-            .store(position + batch.len() as u64, Ordering::Release);
+            .store(position + u64::from(info.size), Ordering::Release);
         self.next_offset
             .store(info.next_offset(), Ordering::Release);
         Ok(())
