@@ -477,6 +477,15 @@ impl ReadFixture {
     }
 }
 
+/// Runs `step` `iters` times in one timed region (by [`Stopwatch`]).
+fn timed_iters<R>(iters: u64, mut step: impl FnMut() -> R) -> Duration {
+    let start = Stopwatch::start();
+    for _ in 0..iters {
+        black_box(step());
+    }
+    start.elapsed()
+}
+
 /// Runs `each` `iters` times with `target` emptied (untimed) before every run.
 fn timed_copies(iters: u64, target: &mut File, mut each: impl FnMut(&File)) -> Duration {
     let mut total = Duration::ZERO;
@@ -555,53 +564,57 @@ fn read_shape(g: &mut BenchmarkGroup<'_, WallTime>, size: usize, per_record: boo
         let mut buf = vec![0u8; CHUNK];
         g.bench_function(id("pread", codec, &shape.name), |b| {
             let f = get();
-            b.iter(|| pread_all(&f.file, f.size, &mut buf))
+            b.iter_custom(|iters| timed_iters(iters, || pread_all(&f.file, f.size, &mut buf)))
         });
         g.bench_function(id("decode", codec, &shape.name), |b| {
             let f = get();
             let end = f.log.end_offset();
             // One result reused across fetches, as a reader in a loop does (`read_into`).
             let mut read = ReadResult::default();
-            b.iter(|| {
-                let mut offset = 0;
-                let mut n = 0u64;
-                while offset < end {
-                    f.log
-                        .read_into(offset, CHUNK, Isolation::Appended, &mut read)
-                        .expect("read");
-                    for r in read.records() {
-                        let r = r.expect("a valid record");
-                        black_box(r.key().map_or(0, <[u8]>::len));
-                        black_box(r.value().map_or(0, <[u8]>::len));
-                        n += 1;
+            b.iter_custom(|iters| {
+                timed_iters(iters, || {
+                    let mut offset = 0;
+                    let mut n = 0u64;
+                    while offset < end {
+                        f.log
+                            .read_into(offset, CHUNK, Isolation::Appended, &mut read)
+                            .expect("read");
+                        for r in read.records() {
+                            let r = r.expect("a valid record");
+                            black_box(r.key().map_or(0, <[u8]>::len));
+                            black_box(r.value().map_or(0, <[u8]>::len));
+                            n += 1;
+                        }
+                        offset = read.next_offset();
                     }
-                    offset = read.next_offset();
-                }
-                n
+                    n
+                })
             })
         });
         if codec == Compression::None {
             let mut commitlog: Option<CommitLogRead> = None;
             g.bench_function(id("commitlog", codec, &shape.name), |b| {
                 let c = commitlog.get_or_insert_with(|| CommitLogRead::new(&shape.records));
-                b.iter(|| {
-                    let mut offset = 0;
-                    let mut n = 0u64;
-                    while offset < c.end {
-                        let buf = c
-                            .log
-                            .read(offset, ReadLimit::max_bytes(CHUNK))
-                            .expect("commitlog read");
-                        let mut last = offset;
-                        for m in buf.iter() {
-                            black_box(m.metadata().len());
-                            black_box(m.payload().len());
-                            last = m.offset();
-                            n += 1;
+                b.iter_custom(|iters| {
+                    timed_iters(iters, || {
+                        let mut offset = 0;
+                        let mut n = 0u64;
+                        while offset < c.end {
+                            let buf = c
+                                .log
+                                .read(offset, ReadLimit::max_bytes(CHUNK))
+                                .expect("commitlog read");
+                            let mut last = offset;
+                            for m in buf.iter() {
+                                black_box(m.metadata().len());
+                                black_box(m.payload().len());
+                                last = m.offset();
+                                n += 1;
+                            }
+                            offset = last + 1;
                         }
-                        offset = last + 1;
-                    }
-                    n
+                        n
+                    })
                 })
             });
             drop(commitlog);

@@ -18,7 +18,11 @@ use crate::segment::{BatchInfo, LogSegment};
 /// record or batch.
 #[derive(Debug, Default)]
 pub struct ReadResult {
+    /// The batches read are `data[..len]`. Bytes past `len` are left from earlier reads
+    /// into this result: a reused result never zero-fills its buffer again below the
+    /// longest read it has held.
     data: Vec<u8>,
+    len: usize,
     decoded: Vec<u8>,
     spans: Vec<Span>,
     start_offset: i64,
@@ -44,7 +48,7 @@ impl ReadResult {
 
     /// The whole batches as stored, concatenated (what a Kafka Fetch carries).
     pub fn bytes(&self) -> &[u8] {
-        &self.data
+        &self.data[..self.len]
     }
 
     /// The offset to read next: after the last batch returned (the requested offset if none).
@@ -181,14 +185,14 @@ impl<S: Storage> Log<S> {
         isolation: Isolation,
         out: &mut ReadResult,
     ) -> Result<()> {
-        out.data.clear();
+        out.len = 0;
         out.decoded.clear();
         out.spans.clear();
         out.start_offset = offset;
         out.next_offset = offset;
         let filled = self.fill(offset, max_bytes, isolation, out);
         if filled.is_err() {
-            out.data.clear();
+            out.len = 0;
             out.decoded.clear();
             out.spans.clear();
             out.next_offset = offset;
@@ -240,7 +244,7 @@ impl<S: Storage> Log<S> {
         }
         self.counters
             .bytes_read
-            .fetch_add(result.data.len() as u64, Ordering::Relaxed);
+            .fetch_add(result.len as u64, Ordering::Relaxed);
         let records: u64 = result
             .batches()
             .filter_map(|b| b.records_count_hint())
@@ -262,11 +266,12 @@ impl<S: Storage> Log<S> {
         visible_end: i64,
         result: &mut ReadResult,
     ) -> Result<usize> {
-        let base = result.data.len();
+        let base = result.len;
         let len = (to - from) as usize;
-        result.data.resize(base + len, 0);
-        let got = segment.read_at(&mut result.data[base..], from)?;
-        result.data.truncate(base + got);
+        if result.data.len() < base + len {
+            result.data.resize(base + len, 0);
+        }
+        let got = segment.read_at(&mut result.data[base..base + len], from)?;
         let mut p = 0usize;
         let path = || segment.log_path();
         while p < got {
@@ -317,7 +322,7 @@ impl<S: Storage> Log<S> {
             result.next_offset = info.next_offset();
             p += info.size as usize;
         }
-        result.data.truncate(base + p);
+        result.len = base + p;
         Ok(p)
     }
 

@@ -510,3 +510,36 @@ fn index_entries_follow_kafkas_rule() -> Result<()> {
     assert_eq!(got, want);
     Ok(())
 }
+
+#[test]
+fn a_reused_read_result_holds_only_the_latest_read() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+    let clock = ManualClock::new(1_000);
+    let log = open(
+        dir.path(),
+        small_config(),
+        &clock,
+        LogOpenOptions::default(),
+    )?;
+    for i in 0..4 {
+        log.append(&records(i * 5, 5, 40), &AppendOptions::default())?;
+    }
+    let mut out = ReadResult::default();
+    log.read_into(0, 1 << 20, Isolation::Appended, &mut out)?;
+    let big = out.bytes().len();
+    assert_eq!(out.records().count(), 20);
+    // A smaller read into the same result: the longer buffer it keeps must not show.
+    log.read_into(15, 1, Isolation::Appended, &mut out)?;
+    let fresh = log.read(15, 1)?;
+    assert!(out.bytes().len() < big);
+    assert_eq!(out.bytes(), fresh.bytes());
+    let offsets: Vec<i64> = out
+        .records()
+        .map(|r| r.map(|r| r.offset()))
+        .collect::<Result<_>>()?;
+    assert_eq!(offsets, [15, 16, 17, 18, 19]);
+    // A read at the end leaves it empty.
+    log.read_into(20, 1 << 20, Isolation::Appended, &mut out)?;
+    assert!(out.is_empty() && out.bytes().is_empty());
+    Ok(())
+}

@@ -154,11 +154,18 @@ fn get_raw(
     max_len: usize,
     too_long: &'static str,
 ) -> Result<u64, &'static str> {
-    // Most lengths and deltas fit one byte: take that path without the loop.
+    // Most lengths and deltas fit one or two bytes (a 100-byte value's length, an offset
+    // delta below 8192): take those paths without the loop.
     if let Some(&b) = buf.get(*pos) {
         if b < 0x80 {
             *pos += 1;
             return Ok(u64::from(b));
+        }
+        if let Some(&b2) = buf.get(*pos + 1) {
+            if b2 < 0x80 {
+                *pos += 2;
+                return Ok(u64::from(b & 0x7f) | (u64::from(b2) << 7));
+            }
         }
     }
     let mut value = 0u64;
