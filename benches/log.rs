@@ -45,6 +45,11 @@
 //!   segments of 100-byte records in batches of 100. Set `TIDELOG_BENCH_BIG=1` for `1GiB`
 //!   instead (16 segments; building it writes and fsyncs 1 GiB). Only the open is timed; the
 //!   close or drop after it is not.
+//! - `seam/std_write_at/150B` and `seam/storage_write_at/150B`: positional 150-byte writes
+//!   through `std::fs::File` directly and through [`StdFs`]'s [`StorageFile`] (the seam
+//!   every log and index call goes through); `seam/std_read_at/4KiB` and
+//!   `seam/storage_read_at/4KiB`: the same for 4 KiB reads of a warm file. The seam is
+//!   static dispatch (`Log<S = StdFs>`), so each pair should match.
 //!
 //! Throughput: for `append`, `read` and `random`, bytes of the shape's data as tidelog stores
 //! it uncompressed (the `none` batch, or the 64 MiB `none` log) for every id of that shape,
@@ -105,6 +110,7 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
 use tempfile::TempDir;
 use tidelog::config::LogConfig;
+use tidelog::io::{OpenMode, StdFs, Storage, StorageFile};
 use tidelog::log::{AppendOptions, Isolation, Log, LogOpenOptions, ReadResult, Validation};
 use tidelog::record::{encode_batch, BatchOptions, Record};
 use tidelog::Compression;
@@ -930,6 +936,102 @@ fn log_benches(c: &mut Criterion) {
     open_group(c, per_record);
 }
 
+// ---------------------------------------------------------------------------------------
+// seam
+
+/// The file-system seam's cost: the same positional writes and reads through
+/// `std::fs::File` directly and through [`StdFs`]'s [`StorageFile`], which every log and
+/// index call goes through. `Log<S = StdFs>` is generic, so the seam is static dispatch: the
+/// two should be the same.
+fn seam_group(c: &mut Criterion) {
+    const WRITE: usize = 150;
+    let mut g = c.benchmark_group("seam");
+    g.throughput(Throughput::Bytes(WRITE as u64));
+    let data = vec![0x5au8; WRITE];
+    let dir = scratch_dir("seam");
+    let std_file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(dir.path().join("std.bin"))
+        .expect("a scratch file");
+    let seam_file = StdFs
+        .open(&dir.path().join("seam.bin"), OpenMode::Create)
+        .expect("a scratch file");
+    let per_reset = RESET_BYTES / WRITE as u64;
+    g.bench_function("std_write_at/150B", |b| {
+        b.iter_custom(|iters| {
+            let mut t = Duration::ZERO;
+            let mut done = 0;
+            while done < iters {
+                std_file.set_len(0).expect("truncate");
+                let n = per_reset.min(iters - done);
+                let start = Stopwatch::start();
+                for i in 0..n {
+                    std_file
+                        .write_all_at(black_box(&data), i * WRITE as u64)
+                        .expect("write");
+                }
+                t += start.elapsed();
+                done += n;
+            }
+            t
+        })
+    });
+    g.bench_function("storage_write_at/150B", |b| {
+        b.iter_custom(|iters| {
+            let mut t = Duration::ZERO;
+            let mut done = 0;
+            while done < iters {
+                seam_file.set_len(0).expect("truncate");
+                let n = per_reset.min(iters - done);
+                let start = Stopwatch::start();
+                for i in 0..n {
+                    seam_file
+                        .write_all_at(black_box(&data), i * WRITE as u64)
+                        .expect("write");
+                }
+                t += start.elapsed();
+                done += n;
+            }
+            t
+        })
+    });
+    // Reads of 4 KiB from a warm 1 MiB file, at a stride that visits every page.
+    const READ: usize = 4096;
+    const FILE: u64 = 1 << 20;
+    std_file.set_len(0).expect("truncate");
+    seam_file.set_len(0).expect("truncate");
+    let fill = vec![0xa5u8; FILE as usize];
+    std_file.write_all_at(&fill, 0).expect("fill");
+    seam_file.write_all_at(&fill, 0).expect("fill");
+    let mut buf = vec![0u8; READ];
+    let position = |i: u64| (i * 7 * READ as u64) % FILE;
+    g.throughput(Throughput::Bytes(READ as u64));
+    g.bench_function("std_read_at/4KiB", |b| {
+        b.iter_custom(|iters| {
+            let mut i = 0u64;
+            timed_iters(iters, || {
+                i += 1;
+                std_file.read_exact_at(&mut buf, position(i)).expect("read");
+            })
+        })
+    });
+    g.bench_function("storage_read_at/4KiB", |b| {
+        b.iter_custom(|iters| {
+            let mut i = 0u64;
+            timed_iters(iters, || {
+                i += 1;
+                seam_file
+                    .read_exact_at(&mut buf, position(i))
+                    .expect("read");
+            })
+        })
+    });
+    g.finish();
+}
+
 fn main() {
     let mut c = Criterion::default()
         .sample_size(20)
@@ -937,5 +1039,6 @@ fn main() {
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
     log_benches(&mut c);
+    seam_group(&mut c);
     c.final_summary();
 }
