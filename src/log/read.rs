@@ -238,6 +238,19 @@ impl<S: Storage> Log<S> {
                 break;
             }
         }
+        if result.spans.is_empty()
+            && !self.config.cleanup_policy.compact
+            && offset < visible_end.min(self.end_offset())
+        {
+            // Without compaction a batch holds every offset below the end, so finding none
+            // means a damaged header (a baseOffset or Length, outside the CRC) hid it. A
+            // concurrent truncation below `offset` lowers the end first, and reads nothing.
+            return Err(Error::corrupt(Corruption::Offsets {
+                reason: format!("no batch holds offset {offset}, below the log end {visible_end}"),
+            })
+            .at_offset(offset)
+            .at_path(segments[first].log_path()));
+        }
         self.counters
             .bytes_read
             .fetch_add(result.data.len() as u64, Ordering::Relaxed);

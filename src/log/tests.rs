@@ -379,6 +379,46 @@ fn offset_for_timestamp_finds_the_first_record_at_or_after() -> Result<()> {
     Ok(())
 }
 
+/// A flipped baseOffset (outside the CRC) in a sealed segment after a clean shutdown: a read
+/// of an offset the damaged batch held is `Error::Corrupt`, never an empty "end of log".
+#[test]
+fn read_of_an_offset_hidden_by_a_damaged_header_is_corrupt() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+    let clock = ManualClock::new(10_000);
+    let log = open(
+        dir.path(),
+        small_config(),
+        &clock,
+        LogOpenOptions::default(),
+    )?;
+    for i in 0..40 {
+        log.append(&records(i * 3, 3, 60), &AppendOptions::default())?;
+    }
+    let state = log.close()?;
+    drop(log);
+    let path = dir.path().join(format!("{:020}.log", 0));
+    let mut bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    bytes[0] ^= 0x40; // the first batch's baseOffset, far past the log end
+    std::fs::write(&path, &bytes).map_err(|e| Error::io("write", &path, e))?;
+    let opts = LogOpenOptions {
+        recovery_point: Some(state.recovery_point),
+        clean_shutdown: true,
+        ..Default::default()
+    };
+    let log = open(dir.path(), small_config(), &clock, opts)?;
+    for offset in [0, 1, 2] {
+        let read = log.read(offset, 1);
+        assert!(
+            matches!(read, Err(Error::Corrupt { .. })),
+            "read({offset}) = {:?}",
+            read.map(|r| r.batch_count())
+        );
+    }
+    // Past the next index entry, reads go on as before.
+    assert_eq!(read_all(&log, 60)?.len(), 60);
+    Ok(())
+}
+
 #[test]
 fn read_raw_copies_whole_batches_by_kernel() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
