@@ -445,7 +445,10 @@ impl<S: Storage> Log<S> {
             let seg_end = segment.size();
             let hint = segment.time_index().lookup(timestamp);
             let from = hint.offset.max(start);
-            let mut position = u64::from(segment.index_lookup(from).position);
+            // Through `find_batch`, which checks the offset index hit (indexes are advisory).
+            let mut position = segment
+                .find_batch(from, seg_end)?
+                .map_or(seg_end, |info| info.position);
             while let Some(info) = segment.header_at(position, seg_end)? {
                 position = info.end();
                 if info.base_offset >= end {
