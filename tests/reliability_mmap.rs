@@ -30,6 +30,9 @@ use tidelog::Error;
 
 const APPENDS: i64 = 3000;
 
+/// A `read_raw` slice and the bytes it held when taken.
+type KeptSlice = (tidelog::log::FileSlice<tidelog::io::StdFile>, Vec<u8>);
+
 fn value(offset: i64) -> Vec<u8> {
     format!("value-{offset}-").repeat(3).into_bytes()
 }
@@ -141,8 +144,7 @@ fn r22_mmap_lifetime() -> TestResult {
     let reads = Arc::new(AtomicU64::new(0));
     let notes: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     // Slices kept across deletion and close, with the bytes they held when taken.
-    let kept: Arc<Mutex<Vec<(tidelog::log::FileSlice<tidelog::io::StdFile>, Vec<u8>)>>> =
-        Arc::new(Mutex::new(Vec::new()));
+    let kept: Arc<Mutex<Vec<KeptSlice>>> = Arc::new(Mutex::new(Vec::new()));
     let mut readers = Vec::new();
     for r in 0..2u64 {
         let (log, done, bad, reads, notes, kept) = (
