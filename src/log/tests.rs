@@ -464,6 +464,51 @@ fn offset_for_timestamp_survives_a_damaged_offset_index() -> Result<()> {
     Ok(())
 }
 
+/// The last batch of a cleanly closed segment gets a baseOffset below the segment's base
+/// (outside the CRC; found by the `recovery` fuzz target). A clean open walks the tail's
+/// headers to find the log end: it must not take that end from the damaged header (it made
+/// the log start and end negative, and the next append unreadable).
+#[test]
+fn clean_open_refuses_a_tail_header_with_offsets_out_of_line() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+    let clock = ManualClock::new(10_000);
+    let log = open(dir.path(), small_config(), &clock, LogOpenOptions::default())?;
+    let mut last_len = 0;
+    for i in 0..5 {
+        last_len = log.append(&records(i * 3, 3, 60), &AppendOptions::default())?.size;
+    }
+    let state = log.close()?;
+    drop(log);
+    let path = dir.path().join(format!("{:020}.log", 0));
+    let mut bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    let at = bytes.len() - last_len as usize;
+    bytes[at..at + 8].copy_from_slice(&(-30i64).to_be_bytes());
+    std::fs::write(&path, &bytes).map_err(|e| Error::io("write", &path, e))?;
+    let opts = LogOpenOptions {
+        recovery_point: Some(state.recovery_point),
+        clean_shutdown: true,
+        ..Default::default()
+    };
+    match open(dir.path(), small_config(), &clock, opts) {
+        Err(Error::Corrupt { .. }) => {}
+        Ok(log) => panic!(
+            "opened with offsets [{}, {})",
+            log.log_start_offset(),
+            log.end_offset()
+        ),
+        Err(e) => panic!("{e}"),
+    }
+    let repair = LogOpenOptions {
+        recovery_point: Some(state.recovery_point),
+        clean_shutdown: true,
+        repair: true,
+        ..Default::default()
+    };
+    let log = open(dir.path(), small_config(), &clock, repair)?;
+    assert_eq!((log.log_start_offset(), log.end_offset()), (0, 12));
+    Ok(())
+}
+
 #[test]
 fn read_raw_copies_whole_batches_by_kernel() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;

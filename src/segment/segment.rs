@@ -536,6 +536,20 @@ impl<S: Storage> LogSegment<S> {
         let mut next = self.base_offset;
         let mut bytes_since = 0u64;
         while let Some(info) = self.header_at(position, size)? {
+            // Headers are outside the CRC: their offsets must follow on from the segment's
+            // base (or the batch before), or the log end would come from damaged bytes.
+            let gap = position != start && self.config.contiguous && info.base_offset != next;
+            if info.base_offset < next || gap {
+                return Err(Error::corrupt(Corruption::Offsets {
+                    reason: format!(
+                        "batch at offset {} follows one ending at {}",
+                        info.base_offset,
+                        next - 1
+                    ),
+                })
+                .at_position(position)
+                .at_path(self.log_path()));
+            }
             next = info.next_offset();
             bytes_since = if position == start && start != 0 {
                 u64::from(info.size)
