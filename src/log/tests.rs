@@ -472,10 +472,17 @@ fn offset_for_timestamp_survives_a_damaged_offset_index() -> Result<()> {
 fn clean_open_refuses_a_tail_header_with_offsets_out_of_line() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
     let clock = ManualClock::new(10_000);
-    let log = open(dir.path(), small_config(), &clock, LogOpenOptions::default())?;
+    let log = open(
+        dir.path(),
+        small_config(),
+        &clock,
+        LogOpenOptions::default(),
+    )?;
     let mut last_len = 0;
     for i in 0..5 {
-        last_len = log.append(&records(i * 3, 3, 60), &AppendOptions::default())?.size;
+        last_len = log
+            .append(&records(i * 3, 3, 60), &AppendOptions::default())?
+            .size;
     }
     let state = log.close()?;
     drop(log);
@@ -506,6 +513,55 @@ fn clean_open_refuses_a_tail_header_with_offsets_out_of_line() -> Result<()> {
     };
     let log = open(dir.path(), small_config(), &clock, repair)?;
     assert_eq!((log.log_start_offset(), log.end_offset()), (0, 12));
+    Ok(())
+}
+
+/// As above, for the batch the last offset index entry points at, its baseOffset moved far
+/// forward: the clean open's walk starts one entry earlier, so that batch is checked too.
+#[test]
+fn clean_open_checks_the_batch_at_the_last_index_entry() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+    let clock = ManualClock::new(10_000);
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        ..small_config()
+    };
+    let log = open(
+        dir.path(),
+        config.clone(),
+        &clock,
+        LogOpenOptions::default(),
+    )?;
+    for i in 0..30 {
+        log.append(&records(i * 3, 3, 60), &AppendOptions::default())?;
+    }
+    let state = log.close()?;
+    drop(log);
+    let index = dir.path().join(format!("{:020}.index", 0));
+    let entries = std::fs::read(&index).map_err(|e| Error::io("read", &index, e))?;
+    assert!(entries.len() >= 16, "two index entries at least");
+    let n = entries.len();
+    let position = u32::from_be_bytes([
+        entries[n - 4],
+        entries[n - 3],
+        entries[n - 2],
+        entries[n - 1],
+    ]) as usize;
+    let path = dir.path().join(format!("{:020}.log", 0));
+    let mut bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    let base = i64::from_be_bytes(bytes[position..position + 8].try_into().unwrap_or_default());
+    bytes[position..position + 8].copy_from_slice(&(base + 1_000_000).to_be_bytes());
+    std::fs::write(&path, &bytes).map_err(|e| Error::io("write", &path, e))?;
+    let opts = LogOpenOptions {
+        recovery_point: Some(state.recovery_point),
+        clean_shutdown: true,
+        ..Default::default()
+    };
+    match open(dir.path(), config, &clock, opts) {
+        Err(Error::Corrupt { .. }) => {}
+        Ok(log) => panic!("opened with log end {}", log.end_offset()),
+        Err(e) => panic!("{e}"),
+    }
     Ok(())
 }
 
