@@ -296,7 +296,12 @@ impl<S: Storage> Log<S> {
             if info.base_offset >= visible_end {
                 break;
             }
-            if !result.spans.is_empty() && info.base_offset < result.next_offset {
+            // Without compaction v2 batches follow each other exactly; a baseOffset (outside
+            // the CRC) out of line would return every record at a wrong offset.
+            let gap = info.magic == crate::record::MAGIC_V2
+                && !self.config.cleanup_policy.compact
+                && info.base_offset != result.next_offset;
+            if !result.spans.is_empty() && (info.base_offset < result.next_offset || gap) {
                 return Err(Error::corrupt(Corruption::Offsets {
                     reason: format!(
                         "batch at offset {} follows one ending at {}",
