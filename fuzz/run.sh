@@ -41,10 +41,12 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 	echo "cargo-fuzz installed in $(($(date +%s) - start)) s" >&2
 fi
 
-# Per-target libFuzzer options: batch, legacy and decompress take segment-sized inputs.
+# Per-target libFuzzer options: batch, legacy, decompress and recovery take segment-sized
+# inputs; ops takes at most 64 operations.
 max_len() {
 	case "$1" in
-	batch | legacy | decompress) echo 65536 ;;
+	batch | legacy | decompress | recovery) echo 65536 ;;
+	ops) echo 256 ;;
 	varint) echo 64 ;;
 	*) echo 4096 ;;
 	esac

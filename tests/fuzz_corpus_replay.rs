@@ -26,6 +26,12 @@ mod checkpoint_logic;
 mod decompress;
 #[path = "../fuzz/logic/legacy.rs"]
 mod legacy;
+#[cfg(feature = "test-util")]
+#[path = "../fuzz/logic/ops.rs"]
+mod ops;
+#[cfg(feature = "test-util")]
+#[path = "../fuzz/logic/recovery.rs"]
+mod recovery;
 #[path = "../fuzz/logic/varint.rs"]
 mod varint;
 
@@ -93,6 +99,18 @@ fn checkpoint_corpus() {
     replay("checkpoint", checkpoint_logic::run);
 }
 
+#[cfg(feature = "test-util")]
+#[test]
+fn recovery_corpus() {
+    replay("recovery", recovery::run);
+}
+
+#[cfg(feature = "test-util")]
+#[test]
+fn ops_corpus() {
+    replay("ops", ops::run);
+}
+
 // ---------------------------------------------------------------------------------------
 // Seed generation.
 
@@ -103,13 +121,22 @@ type Seed = (&'static str, Vec<u8>);
 #[test]
 #[ignore = "writes fuzz/corpus/; run by hand to regenerate the seeds"]
 fn regenerate_seeds() {
-    let seeds: [(&str, Vec<Seed>); 5] = [
+    #[allow(
+        unused_mut,
+        reason = "the recovery and ops seeds need the test-util feature"
+    )]
+    let mut seeds: Vec<(&str, Vec<Seed>)> = vec![
         ("batch", batch_seeds()),
         ("decompress", decompress_seeds()),
         ("varint", varint_seeds()),
         ("legacy", legacy_seeds()),
         ("checkpoint", checkpoint_seeds()),
     ];
+    #[cfg(feature = "test-util")]
+    {
+        seeds.push(("recovery", recovery_seeds()));
+        seeds.push(("ops", ops_seeds()));
+    }
     for (name, bytes) in &seeds[0].1 {
         assert_valid_segment(name, bytes);
     }
@@ -544,4 +571,123 @@ fn checkpoint_seeds() -> Vec<Seed> {
         ("partition-metadata", metadata.into_bytes()),
         ("empty", Vec::new()),
     ]
+}
+
+/// Partition directories as `recovery` inputs: a closed log of three segments (clean, and
+/// unclean with recovery points 0 and 5), its tail torn, a byte of it flipped, its indexes
+/// zeroed, and an empty directory.
+#[cfg(feature = "test-util")]
+fn recovery_seeds() -> Vec<Seed> {
+    use std::path::Path;
+    use std::sync::Arc;
+    use tidelog::config::ManualClock;
+    use tidelog::io::{SimFs, Storage};
+    use tidelog::log::{Log, LogOpenOptions, Validation};
+
+    let dir = Path::new("/fuzz/t-0");
+    let fs = SimFs::new();
+    fs.create_dir_all(dir).expect("a directory in memory");
+    let log = Log::open_with(
+        fs.clone(),
+        dir,
+        recovery::config(),
+        LogOpenOptions {
+            clock: Arc::new(ManualClock::new(1_000_000)),
+            ..Default::default()
+        },
+    )
+    .expect("open a log in memory");
+    let records = sample_records();
+    for i in 0..24 {
+        let codec = [Compression::None, Compression::Lz4][i % 2];
+        let batch = v2(BatchOptions::with_compression(codec), &records[..1 + i % 4]);
+        log.append_batch(&batch, Validation::Deep)
+            .expect("append a seed batch");
+        if i == 10 {
+            log.roll().expect("roll");
+        }
+    }
+    log.close().expect("close");
+    drop(log);
+    assert!(
+        fs.list(dir).len() >= 6,
+        "the seed log has segments and indexes"
+    );
+    let opt = recovery::options_byte;
+    let mut seeds = vec![
+        ("clean", recovery::encode_dir(&fs, dir, opt(true, false, 0))),
+        (
+            "unclean-rp0",
+            recovery::encode_dir(&fs, dir, opt(false, false, 1)),
+        ),
+        (
+            "unclean-rp5",
+            recovery::encode_dir(&fs, dir, opt(false, false, 2)),
+        ),
+        ("empty", vec![opt(false, false, 0)]),
+    ];
+    let logs: Vec<_> = fs
+        .list(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    let last = logs.last().expect("a segment").clone();
+    let bytes = fs.read_file(&last).expect("the last segment");
+    fs.write_file(&last, &bytes[..bytes.len() - 7]);
+    seeds.push((
+        "torn-tail",
+        recovery::encode_dir(&fs, dir, opt(false, false, 1)),
+    ));
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 0x20;
+    fs.write_file(&last, &flipped);
+    seeds.push((
+        "flipped-clean",
+        recovery::encode_dir(&fs, dir, opt(true, false, 0)),
+    ));
+    seeds.push((
+        "flipped-repair",
+        recovery::encode_dir(&fs, dir, opt(false, true, 3)),
+    ));
+    fs.write_file(&last, &bytes);
+    for p in fs.list(dir) {
+        if p.extension()
+            .is_some_and(|e| e == "index" || e == "timeindex")
+        {
+            let len = fs.read_file(&p).map_or(0, |b| b.len());
+            fs.write_file(&p, &vec![0u8; len.max(24)]);
+        }
+    }
+    seeds.push((
+        "zeroed-indexes",
+        recovery::encode_dir(&fs, dir, opt(true, false, 0)),
+    ));
+    seeds
+}
+
+/// Operation sequences as `ops` inputs: `[crash_after: u16][variant][seed]` then one byte
+/// per operation (append 0-2, sync append 3, flush 4, roll 5, retention 6, read 7; an append
+/// takes a length byte).
+#[cfg(feature = "test-util")]
+fn ops_seeds() -> Vec<Seed> {
+    let work: Vec<u8> = [
+        vec![0, 60, 8, 120, 16, 90, 4],
+        vec![3, 40, 1, 200, 5, 2, 150, 0, 30, 6, 7],
+        vec![11, 250, 4, 5, 19, 100, 3, 9, 6, 4],
+    ]
+    .concat();
+    let mut seeds = vec![("no-crash", [vec![0, 0, 0, 1], work.clone()].concat())];
+    for (name, after, variant) in [
+        ("crash-5-a", 5u16, 0u8),
+        ("crash-12-b", 12, 1),
+        ("crash-20-c", 20, 2),
+        ("crash-27-d", 27, 3),
+        ("crash-33-e", 33, 4),
+        ("crash-40-f", 40, 5),
+        ("crash-18-a-trailing", 18, 8),
+    ] {
+        let head = [after.to_be_bytes().to_vec(), vec![variant, 7]].concat();
+        seeds.push((name, [head, work.clone()].concat()));
+    }
+    seeds
 }

@@ -15,6 +15,10 @@ pub mod checkpoint;
 pub mod decompress;
 #[path = "../logic/legacy.rs"]
 pub mod legacy;
+#[path = "../logic/ops.rs"]
+pub mod ops;
+#[path = "../logic/recovery.rs"]
+pub mod recovery;
 #[path = "../logic/varint.rs"]
 pub mod varint;
 

@@ -242,6 +242,19 @@ impl<S: Storage> Log<S> {
                 break;
             }
         }
+        if result.spans.is_empty()
+            && !self.config.cleanup_policy.compact
+            && offset < visible_end.min(self.end_offset())
+        {
+            // Without compaction a batch holds every offset below the end, so finding none
+            // means a damaged header (a baseOffset or Length, outside the CRC) hid it. A
+            // concurrent truncation below `offset` lowers the end first, and reads nothing.
+            return Err(Error::corrupt(Corruption::Offsets {
+                reason: format!("no batch holds offset {offset}, below the log end {visible_end}"),
+            })
+            .at_offset(offset)
+            .at_path(segments[first].log_path()));
+        }
         self.counters
             .bytes_read
             .fetch_add(result.len as u64, Ordering::Relaxed);
@@ -288,7 +301,12 @@ impl<S: Storage> Log<S> {
             if info.base_offset >= visible_end {
                 break;
             }
-            if !result.spans.is_empty() && info.base_offset < result.next_offset {
+            // Without compaction v2 batches follow each other exactly; a baseOffset (outside
+            // the CRC) out of line would return every record at a wrong offset.
+            let gap = info.magic == crate::record::MAGIC_V2
+                && !self.config.cleanup_policy.compact
+                && info.base_offset != result.next_offset;
+            if !result.spans.is_empty() && (info.base_offset < result.next_offset || gap) {
                 return Err(Error::corrupt(Corruption::Offsets {
                     reason: format!(
                         "batch at offset {} follows one ending at {}",
@@ -437,7 +455,10 @@ impl<S: Storage> Log<S> {
             let seg_end = segment.size();
             let hint = segment.time_index().lookup(timestamp);
             let from = hint.offset.max(start);
-            let mut position = u64::from(segment.index_lookup(from).position);
+            // Through `find_batch`, which checks the offset index hit (indexes are advisory).
+            let mut position = segment
+                .find_batch(from, seg_end)?
+                .map_or(seg_end, |info| info.position);
             while let Some(info) = segment.header_at(position, seg_end)? {
                 position = info.end();
                 if info.base_offset >= end {

@@ -379,6 +379,240 @@ fn offset_for_timestamp_finds_the_first_record_at_or_after() -> Result<()> {
     Ok(())
 }
 
+/// A flipped baseOffset (outside the CRC) in a sealed segment after a clean shutdown: a read
+/// of an offset the damaged batch held is `Error::Corrupt`, never an empty "end of log".
+#[test]
+fn read_of_an_offset_hidden_by_a_damaged_header_is_corrupt() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+    let clock = ManualClock::new(10_000);
+    let log = open(
+        dir.path(),
+        small_config(),
+        &clock,
+        LogOpenOptions::default(),
+    )?;
+    for i in 0..40 {
+        log.append(&records(i * 3, 3, 60), &AppendOptions::default())?;
+    }
+    let state = log.close()?;
+    drop(log);
+    let path = dir.path().join(format!("{:020}.log", 0));
+    let mut bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    bytes[0] ^= 0x40; // the first batch's baseOffset, far past the log end
+    std::fs::write(&path, &bytes).map_err(|e| Error::io("write", &path, e))?;
+    let opts = LogOpenOptions {
+        recovery_point: Some(state.recovery_point),
+        clean_shutdown: true,
+        ..Default::default()
+    };
+    let log = open(dir.path(), small_config(), &clock, opts)?;
+    for offset in [0, 1, 2] {
+        let read = log.read(offset, 1);
+        assert!(
+            matches!(read, Err(Error::Corrupt { .. })),
+            "read({offset}) = {:?}",
+            read.map(|r| r.batch_count())
+        );
+    }
+    // Past the next index entry, reads go on as before.
+    assert_eq!(read_all(&log, 60)?.len(), 60);
+    Ok(())
+}
+
+/// Every offset index entry pointing at its segment's last indexed batch after a clean
+/// shutdown: the timestamp lookup checks the index hit, as reads do, and still finds the
+/// right record.
+#[test]
+fn offset_for_timestamp_survives_a_damaged_offset_index() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+    let clock = ManualClock::new(10_000);
+    let log = open(
+        dir.path(),
+        small_config(),
+        &clock,
+        LogOpenOptions::default(),
+    )?;
+    for i in 0..40 {
+        log.append(&records(i * 3, 3, 60), &AppendOptions::default())?;
+    }
+    let bases = log.segment_base_offsets();
+    let state = log.close()?;
+    drop(log);
+    for base in bases {
+        let path = dir.path().join(format!("{base:020}.index"));
+        let mut bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+        // Every entry takes the last one's position: a batch start, but too late for all
+        // the offsets before it.
+        let n = bytes.len() / 8 * 8;
+        if n >= 8 {
+            let last: [u8; 4] = [bytes[n - 4], bytes[n - 3], bytes[n - 2], bytes[n - 1]];
+            for entry in bytes[..n].chunks_exact_mut(8) {
+                entry[4..].copy_from_slice(&last);
+            }
+        }
+        std::fs::write(&path, &bytes).map_err(|e| Error::io("write", &path, e))?;
+    }
+    let opts = LogOpenOptions {
+        recovery_point: Some(state.recovery_point),
+        clean_shutdown: true,
+        ..Default::default()
+    };
+    let log = open(dir.path(), small_config(), &clock, opts)?;
+    for o in [0, 1, 50, 61, 100, 119] {
+        assert_eq!(log.offset_for_timestamp(1000 + o)?, Some((o, 1000 + o)));
+    }
+    Ok(())
+}
+
+/// The last batch of a cleanly closed segment gets a baseOffset below the segment's base
+/// (outside the CRC; found by the `recovery` fuzz target). A clean open walks the tail's
+/// headers to find the log end: it must not take that end from the damaged header (it made
+/// the log start and end negative, and the next append unreadable).
+#[test]
+fn clean_open_refuses_a_tail_header_with_offsets_out_of_line() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+    let clock = ManualClock::new(10_000);
+    let log = open(
+        dir.path(),
+        small_config(),
+        &clock,
+        LogOpenOptions::default(),
+    )?;
+    let mut last_len = 0;
+    for i in 0..5 {
+        last_len = log
+            .append(&records(i * 3, 3, 60), &AppendOptions::default())?
+            .size;
+    }
+    let state = log.close()?;
+    drop(log);
+    let path = dir.path().join(format!("{:020}.log", 0));
+    let mut bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    let at = bytes.len() - last_len as usize;
+    bytes[at..at + 8].copy_from_slice(&(-30i64).to_be_bytes());
+    std::fs::write(&path, &bytes).map_err(|e| Error::io("write", &path, e))?;
+    let opts = LogOpenOptions {
+        recovery_point: Some(state.recovery_point),
+        clean_shutdown: true,
+        ..Default::default()
+    };
+    match open(dir.path(), small_config(), &clock, opts) {
+        Err(Error::Corrupt { .. }) => {}
+        Ok(log) => panic!(
+            "opened with offsets [{}, {})",
+            log.log_start_offset(),
+            log.end_offset()
+        ),
+        Err(e) => panic!("{e}"),
+    }
+    let repair = LogOpenOptions {
+        recovery_point: Some(state.recovery_point),
+        clean_shutdown: true,
+        repair: true,
+        ..Default::default()
+    };
+    let log = open(dir.path(), small_config(), &clock, repair)?;
+    assert_eq!((log.log_start_offset(), log.end_offset()), (0, 12));
+    Ok(())
+}
+
+/// As above, for the batch the last offset index entry points at, its baseOffset moved far
+/// forward: the clean open's walk starts one entry earlier, so that batch is checked too.
+#[test]
+fn clean_open_checks_the_batch_at_the_last_index_entry() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+    let clock = ManualClock::new(10_000);
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        ..small_config()
+    };
+    let log = open(
+        dir.path(),
+        config.clone(),
+        &clock,
+        LogOpenOptions::default(),
+    )?;
+    for i in 0..30 {
+        log.append(&records(i * 3, 3, 60), &AppendOptions::default())?;
+    }
+    let state = log.close()?;
+    drop(log);
+    let index = dir.path().join(format!("{:020}.index", 0));
+    let entries = std::fs::read(&index).map_err(|e| Error::io("read", &index, e))?;
+    assert!(entries.len() >= 16, "two index entries at least");
+    let n = entries.len();
+    let position = u32::from_be_bytes([
+        entries[n - 4],
+        entries[n - 3],
+        entries[n - 2],
+        entries[n - 1],
+    ]) as usize;
+    let path = dir.path().join(format!("{:020}.log", 0));
+    let mut bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    let base = i64::from_be_bytes(bytes[position..position + 8].try_into().unwrap_or_default());
+    bytes[position..position + 8].copy_from_slice(&(base + 1_000_000).to_be_bytes());
+    std::fs::write(&path, &bytes).map_err(|e| Error::io("write", &path, e))?;
+    let opts = LogOpenOptions {
+        recovery_point: Some(state.recovery_point),
+        clean_shutdown: true,
+        ..Default::default()
+    };
+    match open(dir.path(), config, &clock, opts) {
+        Err(Error::Corrupt { .. }) => {}
+        Ok(log) => panic!("opened with log end {}", log.end_offset()),
+        Err(e) => panic!("{e}"),
+    }
+    Ok(())
+}
+
+/// A batch in the middle of a cleanly closed segment gets its baseOffset moved forward
+/// (outside the CRC; found by the `recovery` fuzz target). A read running over it returns
+/// `Error::Corrupt`, never its records at offsets they never had.
+#[test]
+fn a_read_refuses_a_batch_out_of_line() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+    let clock = ManualClock::new(10_000);
+    let log = open(
+        dir.path(),
+        small_config(),
+        &clock,
+        LogOpenOptions::default(),
+    )?;
+    let mut sizes = Vec::new();
+    for i in 0..6 {
+        sizes.push(
+            log.append(&records(i * 3, 3, 60), &AppendOptions::default())?
+                .size,
+        );
+    }
+    let state = log.close()?;
+    drop(log);
+    // The third batch (offsets 6..9) claims to start at 16.
+    let at = (sizes[0] + sizes[1]) as usize;
+    let path = dir.path().join(format!("{:020}.log", 0));
+    let mut bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    bytes[at..at + 8].copy_from_slice(&16i64.to_be_bytes());
+    std::fs::write(&path, &bytes).map_err(|e| Error::io("write", &path, e))?;
+    let opts = LogOpenOptions {
+        recovery_point: Some(state.recovery_point),
+        clean_shutdown: true,
+        ..Default::default()
+    };
+    let log = open(dir.path(), small_config(), &clock, opts)?;
+    // A budget that ends with the damaged batch: no later batch shows the step back.
+    let read = log.read(0, at + sizes[2] as usize);
+    assert!(
+        matches!(read, Err(Error::Corrupt { .. })),
+        "read(0) = {:?}",
+        read.map(|r| r
+            .records()
+            .filter_map(|r| r.ok())
+            .map(|r| r.offset())
+            .collect::<Vec<_>>())
+    );
+    Ok(())
+}
+
 #[test]
 fn read_raw_copies_whole_batches_by_kernel() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;

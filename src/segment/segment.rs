@@ -534,13 +534,34 @@ impl<S: Storage> LogSegment<S> {
     /// segment).
     pub fn load_clean(&self) -> Result<()> {
         let size = self.size();
-        let start = self.index.last_entry().map_or(0, |e| u64::from(e.position));
+        let last_entry = self.index.last_entry().map(|e| u64::from(e.position));
+        // From the entry before the last one: the batch the last entry points at then has a
+        // predecessor its offsets are checked against (headers are outside the CRC).
+        let start = match self.index.len() {
+            n if n >= 2 => self.index.entry(n - 2).map_or(0, |e| u64::from(e.position)),
+            _ => 0,
+        };
         let mut position = start;
         let mut next = self.base_offset;
         let mut bytes_since = 0u64;
         while let Some(info) = self.header_at(position, size)? {
+            // The first batch of the file starts at the base; every later one where the batch
+            // before ends (gaps only after compaction); a damaged header must not set the end.
+            let checked = position != start || start == 0;
+            let gap = checked && self.config.contiguous && info.base_offset != next;
+            if info.base_offset < next || gap {
+                return Err(Error::corrupt(Corruption::Offsets {
+                    reason: format!(
+                        "batch at offset {} follows one ending at {}",
+                        info.base_offset,
+                        next - 1
+                    ),
+                })
+                .at_position(position)
+                .at_path(self.log_path()));
+            }
             next = info.next_offset();
-            bytes_since = if position == start && start != 0 {
+            bytes_since = if Some(position) == last_entry && position != 0 {
                 u64::from(info.size)
             } else {
                 bytes_since + u64::from(info.size)

@@ -60,6 +60,8 @@ struct Inner {
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     /// Serialises changes to the topic set and the metadata file.
     admin: Mutex<()>,
+    /// Serialises checkpoint writes (maintenance, topic creation, close share a `.tmp` file).
+    checkpoints: Mutex<()>,
     closed: AtomicBool,
     last_error: Mutex<Option<Arc<Error>>>,
     last_retention_ms: AtomicI64,
@@ -116,6 +118,7 @@ impl Store {
             lock: Mutex::new(Some(lock)),
             topics: RwLock::new(BTreeMap::new()),
             admin: Mutex::new(()),
+            checkpoints: Mutex::new(()),
             closed: AtomicBool::new(false),
             last_error: Mutex::new(None),
             last_retention_ms: AtomicI64::new(now),
@@ -130,6 +133,15 @@ impl Store {
             inner: Arc::new(inner),
         };
         store.load(records, clean, &recovery_points, &log_starts)?;
+        let unrecorded = store
+            .all_logs()
+            .iter()
+            .any(|(t, p, _)| !recovery_points.contains_key(&(t.clone(), *p)));
+        if unrecorded {
+            // A partition without a recovery point could not tell, after power loss, a torn
+            // segment from damaged durable data: give it one now.
+            store.write_recovery_checkpoint()?;
+        }
         if store.inner.config.background_maintenance {
             store.start_maintenance_thread();
         }
@@ -399,7 +411,8 @@ impl Store {
             .topics
             .write()
             .insert(name.to_string(), Arc::new(topic));
-        Ok(())
+        // Every partition gets a recovery point at once, not at the first periodic checkpoint.
+        self.write_recovery_checkpoint()
     }
 
     /// Deletes a topic and its data. Safe if interrupted: the metadata marks the topic as
@@ -470,11 +483,13 @@ impl Store {
             r.partitions = partitions;
         }
         metadata::write(&self.inner.storage, &self.inner.dir, &records)?;
-        let mut logs = topic.partitions.write();
-        for p in current as i32..partitions as i32 {
-            logs.push(Some(self.create_partition(&topic, p)?));
+        {
+            let mut logs = topic.partitions.write();
+            for p in current as i32..partitions as i32 {
+                logs.push(Some(self.create_partition(&topic, p)?));
+            }
         }
-        Ok(())
+        self.write_recovery_checkpoint()
     }
 
     fn create_partition(&self, topic: &Topic, partition: i32) -> Result<Arc<Log>> {
@@ -703,6 +718,7 @@ impl Store {
 
     /// Writes `recovery-point-offset-checkpoint` from every partition's durable offset.
     fn write_recovery_checkpoint(&self) -> Result<()> {
+        let _serial = self.inner.checkpoints.lock();
         let offsets: OffsetMap = self
             .all_logs()
             .into_iter()

@@ -246,3 +246,66 @@ fn a_kafka_log_directory_opens_as_a_store() -> Result<()> {
     store.close()?;
     Ok(())
 }
+
+/// Power loss before the first periodic checkpoint: a new topic rolled a few segments, the
+/// first segment's unsynced tail is lost while a later segment's file survives. The store
+/// must open (cutting the never-durable tail), not refuse with `Error::Corrupt` because the
+/// partition had no recovery point and a torn non-last segment looked like durable damage.
+#[test]
+fn a_new_partition_torn_before_its_first_checkpoint_opens() -> Result<()> {
+    let dir = tmp()?;
+    let store = Store::open(dir.path(), StoreConfig::default())?;
+    store.create_topic(
+        "fresh",
+        1,
+        TopicConfig::default().with("segment.bytes", "1024")?,
+    )?;
+    fill(&store, "fresh", 1, 60)?;
+    let log = store.log("fresh", 0)?;
+    let bases = log.segment_base_offsets();
+    assert!(bases.len() >= 3, "segments {bases:?}");
+    drop(log);
+    // The disk as power loss left it: everything written so far, less the first segment's
+    // last 10 bytes.
+    let image = tmp()?;
+    let part = "fresh-0".to_string();
+    std::fs::create_dir_all(image.path().join(&part)).map_err(|e| Error::io("mkdir", "", e))?;
+    for rel in [
+        METADATA_FILE.to_string(),
+        crate::checkpoint::RECOVERY_POINT_CHECKPOINT_FILE.to_string(),
+    ]
+    .into_iter()
+    .chain(
+        std::fs::read_dir(dir.path().join(&part))
+            .map_err(|e| Error::io("read_dir", "", e))?
+            .filter_map(|e| e.ok())
+            .map(|e| format!("{part}/{}", e.file_name().to_string_lossy())),
+    ) {
+        let from = dir.path().join(&rel);
+        if from.exists() {
+            std::fs::copy(&from, image.path().join(&rel))
+                .map_err(|e| Error::io("copy", &from, e))?;
+        }
+    }
+    drop(store); // crash
+    let first = image
+        .path()
+        .join(&part)
+        .join(format!("{:020}.log", bases[0]));
+    let len = std::fs::metadata(&first)
+        .map_err(|e| Error::io("stat", &first, e))?
+        .len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&first)
+        .map_err(|e| Error::io("open", &first, e))?;
+    f.set_len(len - 10)
+        .map_err(|e| Error::io("set_len", &first, e))?;
+    drop(f);
+    let store = Store::open(image.path(), StoreConfig::default())?;
+    let log = store.log("fresh", 0)?;
+    assert!(log.end_offset() < bases[1], "cut in the first segment");
+    assert_eq!(log.recovery_report().cuts.len(), 1);
+    store.close()?;
+    Ok(())
+}
