@@ -87,7 +87,12 @@ pub enum Isolation {
 #[derive(Debug, Clone)]
 pub struct LogOpenOptions {
     /// Kafka's recovery point: everything below it was fsynced. `None` if unknown, which
-    /// makes recovery scan every segment.
+    /// makes recovery scan every segment; invalid data in the last segment is then cut as a
+    /// torn tail, but in an earlier one it fails the open with [`crate::Error::Corrupt`]
+    /// (unless `repair`): without a recovery point tidelog cannot tell power loss after an
+    /// unflushed roll from damage, and refuses rather than delete every later segment, as
+    /// Kafka (which takes a missing recovery point as 0) would. Keep the
+    /// [`CloseState`]'s recovery point (a [`Store`](crate::store::Store) does) to avoid it.
     pub recovery_point: Option<i64>,
     /// The log start offset, if it was raised above the first segment's base.
     pub log_start_offset: Option<i64>,
