@@ -21,7 +21,15 @@ impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
+            // Whole seconds times 1000 plus the millisecond part: the same value as
+            // `as_millis`, without its 128-bit division (this runs once per produced
+            // record).
+            .map(|d| {
+                i64::try_from(d.as_secs())
+                    .unwrap_or(i64::MAX / 1000)
+                    .saturating_mul(1000)
+                    .saturating_add(i64::from(d.subsec_millis()))
+            })
             .unwrap_or(0)
     }
 }
