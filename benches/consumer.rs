@@ -131,6 +131,30 @@ fn fill_topic(store: &Store, topic: &str, codec: Compression) {
     producer.flush().expect("flush");
 }
 
+/// Runs `f` `iters` times and returns the time taken: wall time, or with
+/// `TIDELOG_BENCH_TIME=cpu` the thread's CPU time (Linux's `/proc/thread-self/schedstat`,
+/// system time included), which other work on a shared machine disturbs less.
+fn timed<T>(iters: u64, mut f: impl FnMut() -> T) -> Duration {
+    let cpu = std::env::var("TIDELOG_BENCH_TIME").is_ok_and(|v| v == "cpu");
+    let (wall, before) = (Instant::now(), thread_cpu_ns());
+    for _ in 0..iters {
+        black_box(f());
+    }
+    if cpu {
+        Duration::from_nanos(thread_cpu_ns().saturating_sub(before))
+    } else {
+        wall.elapsed()
+    }
+}
+
+/// The calling thread's CPU time in ns (user and system); 0 where that is missing.
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Percentile `q` (0..=1) of sorted `v`.
 fn percentile(v: &[Duration], q: f64) -> Duration {
     let i = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1;
@@ -161,24 +185,26 @@ fn consume_benches(c: &mut Criterion) {
             .collect();
         let id = BenchmarkId::new(format!("log_read/{}", codec.name()), &shape);
         g.bench_function(id, |b| {
-            b.iter(|| {
-                let mut n = 0usize;
-                for log in &logs {
-                    let end = log.end_offset();
-                    let mut offset = 0;
-                    while offset < end {
-                        let read = log.read(offset, CHUNK).expect("read");
-                        for r in read.records() {
-                            let r = r.expect("a valid record");
-                            black_box(r.key().map_or(0, <[u8]>::len));
-                            black_box(r.value().map_or(0, <[u8]>::len));
-                            n += 1;
+            b.iter_custom(|iters| {
+                timed(iters, || {
+                    let mut n = 0usize;
+                    for log in &logs {
+                        let end = log.end_offset();
+                        let mut offset = 0;
+                        while offset < end {
+                            let read = log.read(offset, CHUNK).expect("read");
+                            for r in read.records() {
+                                let r = r.expect("a valid record");
+                                black_box(r.key().map_or(0, <[u8]>::len));
+                                black_box(r.value().map_or(0, <[u8]>::len));
+                                n += 1;
+                            }
+                            offset = read.next_offset();
                         }
-                        offset = read.next_offset();
                     }
-                }
-                assert_eq!(n, total);
-                n
+                    assert_eq!(n, total);
+                    n
+                })
             })
         });
 
@@ -199,20 +225,42 @@ fn consume_benches(c: &mut Criterion) {
             .expect("assign");
         let id = BenchmarkId::new(format!("consumer/{}", codec.name()), &shape);
         g.bench_function(id, |b| {
-            b.iter(|| {
-                consumer.seek_to_beginning(&[]).expect("seek");
-                let mut n = 0usize;
-                while n < total {
-                    let records = consumer.poll(Duration::from_secs(1)).expect("poll");
-                    assert!(!records.is_empty(), "poll returned nothing at {n}/{total}");
-                    for r in &records {
-                        black_box(r.key().map_or(0, <[u8]>::len));
-                        black_box(r.value().map_or(0, <[u8]>::len));
+            b.iter_custom(|iters| {
+                timed(iters, || {
+                    consumer.seek_to_beginning(&[]).expect("seek");
+                    let mut n = 0usize;
+                    while n < total {
+                        let records = consumer.poll(Duration::from_secs(1)).expect("poll");
+                        assert!(!records.is_empty(), "poll returned nothing at {n}/{total}");
+                        for r in &records {
+                            black_box(r.key().map_or(0, <[u8]>::len));
+                            black_box(r.value().map_or(0, <[u8]>::len));
+                        }
+                        n += records.len();
                     }
-                    n += records.len();
-                }
-                assert_eq!(n, total);
-                n
+                    assert_eq!(n, total);
+                    n
+                })
+            })
+        });
+        let id = BenchmarkId::new(format!("consumer_ref/{}", codec.name()), &shape);
+        g.bench_function(id, |b| {
+            b.iter_custom(|iters| {
+                timed(iters, || {
+                    consumer.seek_to_beginning(&[]).expect("seek");
+                    let mut n = 0usize;
+                    while n < total {
+                        let records = consumer.poll_records(Duration::from_secs(1)).expect("poll");
+                        assert!(!records.is_empty(), "poll returned nothing at {n}/{total}");
+                        for r in &records {
+                            black_box(r.key().map_or(0, <[u8]>::len));
+                            black_box(r.value().map_or(0, <[u8]>::len));
+                        }
+                        n += records.len();
+                    }
+                    assert_eq!(n, total);
+                    n
+                })
             })
         });
         consumer.close().expect("close");
