@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::consumer_record::PollBytes;
 use super::group::GroupOffsets;
 use super::partition::{PartitionState, Position};
 use super::polled::Run;
@@ -25,7 +26,7 @@ const WAIT_SLICE: Duration = Duration::from_millis(5);
 /// enough that a fetch is decoded and handed out while it is still in the CPU's cache.
 /// Kafka's limits are upper bounds; a read never splits a batch, so a larger batch still
 /// comes whole.
-const READ_BYTES: usize = 256 * 1024;
+const READ_BYTES: usize = 128 * 1024;
 
 /// The longest single block (a poll's deadline may be further away, even unbounded).
 const MAX_WAIT: Duration = Duration::from_secs(3600);
@@ -404,18 +405,32 @@ impl Consumer {
     /// closed; read errors ([`Error::Corrupt`], I/O); auto-commit errors.
     pub fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         let n = self.poll_into_runs(timeout)?;
-        let mut out = Vec::with_capacity(n);
         let polled = self.polled(n);
-        for run in polled.runs {
-            let Some(state) = self.partitions.get(run.partition) else {
-                continue;
-            };
-            let one = PolledRecords {
-                partitions: polled.partitions,
-                runs: std::slice::from_ref(run),
-                len: run.slots.len(),
-            };
-            out.extend(one.iter().map(|r| r.into_record_in(Some(&state.topic))));
+        // Keys and values go to one buffer that the records share, topic names once a run.
+        let mut shared = PollBytes {
+            bytes: Vec::with_capacity(
+                polled
+                    .iter()
+                    .map(|r| r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len))
+                    .sum(),
+            ),
+            topics: Vec::with_capacity(polled.runs.len()),
+        };
+        let mut fields = Vec::with_capacity(n);
+        for (i, records) in polled.by_run() {
+            let topic = self.partitions.get(i).map(|s| Arc::clone(&s.topic));
+            shared.topics.push(topic.unwrap_or_else(|| Arc::from("")));
+            for r in records {
+                fields.push((shared.push(r.key()), shared.push(r.value())));
+            }
+        }
+        let shared = Arc::new(shared);
+        let mut out = Vec::with_capacity(n);
+        let mut fields = fields.into_iter();
+        for (topic, (_, records)) in polled.by_run().enumerate() {
+            for (r, (key, value)) in records.zip(fields.by_ref()) {
+                out.push(r.into_record_in(&shared, topic, key, value));
+            }
         }
         Ok(out)
     }

@@ -59,6 +59,18 @@ impl<'a> PolledRecords<'a> {
         self.len == 0
     }
 
+    /// Each run of records of one partition, with the partition's index in the assignment.
+    pub(super) fn by_run(&self) -> impl Iterator<Item = (usize, PolledIter<'a>)> + '_ {
+        self.runs.iter().map(|run| {
+            let records = PolledRecords {
+                partitions: self.partitions,
+                runs: std::slice::from_ref(run),
+                len: run.slots.len(),
+            };
+            (run.partition, records.iter())
+        })
+    }
+
     /// The records, in the order the poll handed them out: per partition in offset order.
     pub fn iter(&self) -> PolledIter<'a> {
         PolledIter {
