@@ -34,8 +34,8 @@
 //! costs about as much again as the append, before any routing, clock reading, locking or
 //! receipt; `send` adds those per record (the clock is read per record, as Kafka's `doSend`
 //! does, for `linger.ms` and the default timestamp), `send_all` reads the clock and locks
-//! once per call. Last figures (2 shared cores, CPU time): `send/none` 0.32–0.35x,
-//! `send_all/none` 0.40–0.49x, `send/lz4` 0.66–0.67x, `send_all/lz4` 0.70–0.73x.
+//! once per call. Last figures (2 shared cores, CPU time): `send/none` 0.32–0.38x,
+//! `send_all/none` 0.40–0.51x, `send/lz4` 0.66–0.67x, `send_all/lz4` 0.70–0.73x.
 //!
 //! On a machine shared with other work, wall time swings with the load; set
 //! `TIDELOG_BENCH_TIME=cpu` to time each sample by its threads' mean CPU time instead (Linux's
