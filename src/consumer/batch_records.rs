@@ -2,7 +2,7 @@
 //! consumer needs (control batches, transactions, leader epochs) and `records()` alone does
 //! not say.
 
-use crate::error::{Corruption, Error, Result};
+use crate::error::Result;
 use crate::log::ReadResult;
 use crate::record::{Batch, RecordRef, TimestampType};
 
@@ -41,35 +41,29 @@ impl BatchMeta {
     }
 }
 
-/// Calls `f` with each record of `result` (from the offset that was read on) and its batch.
-///
-/// `records()` yields records in offset order across the batches `batches()` yields, so the
-/// batch of a record is the first batch not yet passed whose last offset reaches it.
+/// Calls `f` with each record of `result` at or after `from` and its batch, skipping whole
+/// batches that end before `from`.
 ///
 /// # Errors
-/// A record's decoding error; [`Error::Corrupt`] if a record lies past every batch (which
-/// the read's own checks rule out); `f`'s errors.
+/// A record's decoding error; `f`'s errors.
+#[inline]
 pub(super) fn for_each_record(
     result: &ReadResult,
+    from: i64,
     mut f: impl FnMut(&BatchMeta, RecordRef<'_>) -> Result<()>,
 ) -> Result<()> {
-    let mut batches = result.batches();
-    let mut current: Option<BatchMeta> = None;
-    for record in result.records() {
-        let record = record?;
-        let meta = loop {
-            if let Some(m) = current.filter(|m| m.last_offset >= record.offset()) {
-                break m;
+    for item in result.batch_records() {
+        let (batch, records) = item?;
+        if batch.last_offset() < from {
+            continue;
+        }
+        let meta = BatchMeta::of(&batch);
+        for record in records {
+            let record = record?;
+            if record.offset() >= from {
+                f(&meta, record)?;
             }
-            let batch = batches.next().ok_or_else(|| {
-                Error::corrupt(Corruption::Invalid {
-                    reason: "a record lies past the last batch read",
-                })
-                .at_offset(record.offset())
-            })?;
-            current = Some(BatchMeta::of(&batch));
-        };
-        f(&meta, record)?;
+        }
     }
     Ok(())
 }

@@ -2,20 +2,31 @@
 //! from seeks, the group's committed offsets or `auto.offset.reset`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::consumer_record::PollBytes;
 use super::group::GroupOffsets;
 use super::partition::{PartitionState, Position};
-use super::{ConsumerConfig, ConsumerRecord, OffsetAndMetadata, OffsetReset, TopicPartition};
+use super::polled::Run;
+use super::{
+    ConsumerConfig, ConsumerRecord, OffsetAndMetadata, OffsetReset, PolledRecords, TopicPartition,
+};
 use crate::error::{Error, Result};
-use crate::log::Isolation;
+use crate::log::{AppendSignal, Isolation};
 use crate::store::Store;
 
-/// The longest one wait lasts when a poll cannot block on a single partition's log (several
-/// partitions, or [`Isolation::Durable`], whose flushes wake no one): new data is seen
-/// within this much.
+/// The longest one wait lasts under [`Isolation::Durable`], whose flushes wake no one: newly
+/// durable data is seen within this much.
 const WAIT_SLICE: Duration = Duration::from_millis(5);
+
+/// The most one read of a partition takes (`max.partition.fetch.bytes` and
+/// `fetch.max.bytes` may lower it): a few polls' worth of records at typical sizes, small
+/// enough that a fetch is decoded and handed out while it is still in the CPU's cache.
+/// Kafka's limits are upper bounds; a read never splits a batch, so a larger batch still
+/// comes whole.
+const READ_BYTES: usize = 128 * 1024;
 
 /// The longest single block (a poll's deadline may be further away, even unbounded).
 const MAX_WAIT: Duration = Duration::from_secs(3600);
@@ -71,6 +82,10 @@ pub struct Consumer {
     group: Option<GroupOffsets>,
     /// Store-clock time of the next auto-commit.
     next_auto_commit_ms: i64,
+    /// The store's append signal: what a poll over several partitions waits on.
+    signal: Arc<AppendSignal>,
+    /// What the last poll handed out, partition by partition.
+    runs: Vec<Run>,
 }
 
 impl Consumer {
@@ -88,6 +103,8 @@ impl Consumer {
             config,
             partitions: Vec::new(),
             next_start: 0,
+            signal: store.append_signal(),
+            runs: Vec::new(),
         })
     }
 
@@ -387,6 +404,59 @@ impl Consumer {
     /// [`position`](Self::position); seek to go on); [`Error::Closed`] once the store is
     /// closed; read errors ([`Error::Corrupt`], I/O); auto-commit errors.
     pub fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        let n = self.poll_into_runs(timeout)?;
+        let polled = self.polled(n);
+        // Keys and values go to one buffer that the records share, topic names once a run.
+        let mut shared = PollBytes {
+            bytes: Vec::with_capacity(
+                polled
+                    .iter()
+                    .map(|r| r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len))
+                    .sum(),
+            ),
+            topics: Vec::with_capacity(polled.runs.len()),
+        };
+        let mut fields = Vec::with_capacity(n);
+        for (i, records) in polled.by_run() {
+            let topic = self.partitions.get(i).map(|s| Arc::clone(&s.topic));
+            shared.topics.push(topic.unwrap_or_else(|| Arc::from("")));
+            for r in records {
+                fields.push((shared.push(r.key()), shared.push(r.value())));
+            }
+        }
+        let shared = Arc::new(shared);
+        let mut out = Vec::with_capacity(n);
+        let mut fields = fields.into_iter();
+        for (topic, (_, records)) in polled.by_run().enumerate() {
+            for (r, (key, value)) in records.zip(fields.by_ref()) {
+                out.push(r.into_record_in(&shared, topic, key, value));
+            }
+        }
+        Ok(out)
+    }
+
+    /// As [`poll`](Self::poll), the same records under the same rules (limits, fairness,
+    /// positions, auto-commit), but borrowing the consumer's fetch buffers instead of
+    /// copying each record out: for a loop that handles each record before the next poll.
+    ///
+    /// # Errors
+    /// As [`poll`](Self::poll).
+    pub fn poll_records(&mut self, timeout: Duration) -> Result<PolledRecords<'_>> {
+        let n = self.poll_into_runs(timeout)?;
+        Ok(self.polled(n))
+    }
+
+    fn polled(&self, len: usize) -> PolledRecords<'_> {
+        PolledRecords {
+            partitions: &self.partitions,
+            runs: &self.runs,
+            len,
+        }
+    }
+
+    /// The poll loop: hands out records into `runs` and returns how many.
+    fn poll_into_runs(&mut self, timeout: Duration) -> Result<usize> {
+        self.runs.clear();
         if self.partitions.is_empty() {
             return Err(Error::InvalidArgument(
                 "poll needs an assignment: call subscribe or assign first".into(),
@@ -395,23 +465,27 @@ impl Consumer {
         self.maybe_auto_commit()?;
         let deadline = Instant::now().checked_add(timeout);
         loop {
+            // Read before looking for data, so that an append after the look bumps it and
+            // the wait below returns at once.
+            let seen = self.signal.seq();
             self.resolve_positions()?;
-            let records = self.poll_once()?;
-            if !records.is_empty() {
-                return Ok(records);
+            let n = self.poll_once()?;
+            if n > 0 {
+                return Ok(n);
             }
             let now = Instant::now();
             let remaining = match deadline {
-                Some(deadline) if deadline <= now => return Ok(records),
+                Some(deadline) if deadline <= now => return Ok(0),
                 Some(deadline) => deadline - now,
                 None => Duration::MAX,
             };
-            self.wait(remaining)?;
+            self.wait(remaining, seen)?;
         }
     }
 
-    /// One round: fills empty buffers within the byte limits, then hands out records.
-    fn poll_once(&mut self) -> Result<Vec<ConsumerRecord>> {
+    /// One round: fills empty buffers within the byte limits, then hands out records into
+    /// `runs`; returns how many.
+    fn poll_once(&mut self) -> Result<usize> {
         let n = self.partitions.len();
         let start = self.next_start % n;
         self.next_start = (start + 1) % n;
@@ -422,33 +496,37 @@ impl Consumer {
             if budget == 0 {
                 break;
             }
-            let max = c.max_partition_fetch_bytes.min(budget);
+            let max = c.max_partition_fetch_bytes.min(budget).min(READ_BYTES);
             let used = self.partitions[i].fetch(max, c.isolation, c.auto_offset_reset)?;
             budget = budget.saturating_sub(used);
         }
         let ready = self.partitions.iter().filter(|s| s.has_buffered()).count();
-        let mut out = Vec::new();
         if ready == 0 {
-            return Ok(out);
+            return Ok(0);
         }
         let max = c.max_poll_records;
         let share = max.div_ceil(ready);
+        let mut taken = 0;
         for i in order.clone() {
-            let room = max - out.len();
-            self.partitions[i].drain(share.min(room), &mut out);
+            let slots = self.partitions[i].take(share.min(max - taken));
+            taken += slots.len();
+            push_run(&mut self.runs, i, slots);
         }
         for i in order {
-            let room = max - out.len();
-            if room == 0 {
+            if taken == max {
                 break;
             }
-            self.partitions[i].drain(room, &mut out);
+            let slots = self.partitions[i].take(max - taken);
+            taken += slots.len();
+            push_run(&mut self.runs, i, slots);
         }
-        Ok(out)
+        Ok(taken)
     }
 
-    /// Blocks until data may have arrived, for at most `remaining`.
-    fn wait(&mut self, remaining: Duration) -> Result<()> {
+    /// Blocks until data may have arrived, for at most `remaining`: on the partition's log
+    /// alone, or on the store's append signal, from its value `seen` before the poll
+    /// looked for data, when there are several.
+    fn wait(&mut self, remaining: Duration, seen: u64) -> Result<()> {
         let isolation = self.config.isolation;
         if self.partitions.iter().any(|s| s.has_data(isolation)) {
             return Ok(());
@@ -457,20 +535,18 @@ impl Consumer {
         if let Err(Error::Closed) = self.store.log(&state.tp.topic, state.tp.partition) {
             return Err(Error::Closed);
         }
-        let single = self.partitions.len() == 1 && isolation == Isolation::Appended;
-        let slice = if single {
-            remaining.min(MAX_WAIT)
-        } else {
-            remaining.min(WAIT_SLICE)
-        };
-        let started = Instant::now();
-        let arrived =
-            isolation == Isolation::Appended && state.log.wait_for(state.fetch_offset(), slice);
-        let waited = started.elapsed();
-        if !arrived && waited < slice {
-            // Flushes wake no waiter, and a closed log returns at once: sleep instead.
-            thread::sleep((slice - waited).min(WAIT_SLICE));
+        let wait = remaining.min(MAX_WAIT);
+        if isolation == Isolation::Appended {
+            if self.partitions.len() == 1 {
+                state.log.wait_for(state.fetch_offset(), wait);
+            } else {
+                // Any partition's append (of this store) moves the signal.
+                self.signal.wait_past(seen, wait);
+            }
+            return Ok(());
         }
+        // Flushes wake no one: look again in a while.
+        thread::sleep(remaining.min(WAIT_SLICE));
         Ok(())
     }
 
@@ -496,5 +572,12 @@ fn no_group() -> Error {
         key: "group.id",
         value: "none".into(),
         reason: "committed offsets belong to a consumer group: set group_id".into(),
+    }
+}
+
+/// Records `slots` of partition `partition` as handed out, unless there are none.
+fn push_run(runs: &mut Vec<Run>, partition: usize, slots: std::ops::Range<usize>) {
+    if !slots.is_empty() {
+        runs.push(Run { partition, slots });
     }
 }

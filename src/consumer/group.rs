@@ -97,7 +97,7 @@ impl GroupOffsets {
             if result.is_empty() {
                 break;
             }
-            for_each_record(&result, |meta, record| {
+            for_each_record(&result, self.scanned_to, |meta, record| {
                 self.apply(meta, record)
                     .map_err(|e| e.at_offset(record.offset()).at_path(log.dir()))
             })?;

@@ -29,11 +29,13 @@ mod consumer_record;
 mod group;
 pub mod offsets_topic;
 mod partition;
+mod polled;
 mod topic_partition;
 
 pub use config::{ConsumerConfig, OffsetReset};
 pub use consumer::Consumer;
-pub use consumer_record::ConsumerRecord;
+pub use consumer_record::{ConsumerHeaders, ConsumerRecord, ConsumerRecordRef};
 pub use group::OFFSETS_TOPIC_SEGMENT_BYTES;
 pub use offsets_topic::{java_string_hash, partition_for, OffsetAndMetadata, OffsetsKey};
+pub use polled::{PolledIter, PolledRecords};
 pub use topic_partition::TopicPartition;

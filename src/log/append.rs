@@ -8,8 +8,8 @@ use super::options::{AppendInfo, AppendOptions, Durability, Validation};
 use crate::error::{Error, Result};
 use crate::io::Storage;
 use crate::record::{
-    records_count_and_log_append_time, BatchHead, BatchOptions, Record, RecordBatch, TimestampType,
-    MAGIC_V2, RECORD_BATCH_OVERHEAD,
+    records_count_and_log_append_time, BatchHead, BatchOptions, Record, RecordBatch,
+    RecordBatchMut, TimestampType, MAGIC_V2, RECORD_BATCH_OVERHEAD,
 };
 use crate::segment::{BatchInfo, LogSegment};
 
@@ -105,6 +105,35 @@ impl<S: Storage> Log<S> {
             head.set_log_append_time(now, records);
         }
         let info = self.write_batch(&mut w.epochs, &mut w.active, head.as_bytes(), records, now)?;
+        self.after_append(info, durability, now)
+    }
+
+    /// Appends a batch this process has just built with a
+    /// [`BatchBuilder`](crate::record::BatchBuilder) (the store's producer): framing and CRC
+    /// were computed here, from values, so they are trusted rather than checked again, and
+    /// the batch is stamped (base offset, leader epoch, LogAppendTime if configured) in the
+    /// caller's buffer instead of a copy. Foreign bytes go through
+    /// [`append_batch_with`](Self::append_batch_with), which validates them.
+    ///
+    /// # Errors
+    /// As [`append_batch_with`](Self::append_batch_with); the size checks and the header
+    /// parse still apply.
+    pub(crate) fn append_built(
+        &self,
+        batch: &mut [u8],
+        durability: Durability,
+    ) -> Result<AppendInfo> {
+        let mut guard = self.writer.lock();
+        self.check_writable()?;
+        let w = &mut *guard;
+        let now = self.append_clock();
+        let mut m = RecordBatchMut::new(batch)?;
+        m.set_base_offset(self.end_offset());
+        m.set_partition_leader_epoch(w.leader_epoch);
+        if self.config.message_timestamp_type == TimestampType::LogAppendTime {
+            m.set_log_append_time(now);
+        }
+        let info = self.write_batch(&mut w.epochs, &mut w.active, batch, &[], now)?;
         self.after_append(info, durability, now)
     }
 

@@ -2,13 +2,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use super::leader_epoch::LeaderEpochCache;
 use super::options::{CloseState, RecoveryReport};
+use super::signal::AppendSignal;
 use crate::checkpoint::{LeaderEpochCheckpoint, LEADER_EPOCH_CHECKPOINT_FILE};
 use crate::config::{Clock, LogConfig};
 use crate::error::{Error, Result};
@@ -72,6 +73,8 @@ pub struct Log<S: Storage = StdFs> {
     pub(crate) closed: AtomicBool,
     pub(crate) waiters: AtomicUsize,
     pub(crate) wake: (Mutex<()>, Condvar),
+    /// A signal shared with other logs (a store's), bumped after each append and on close.
+    pub(crate) signal: OnceLock<Arc<AppendSignal>>,
     pub(crate) report: RecoveryReport,
     pub(crate) counters: Counters,
     /// Opened with [`open_read_only`](Self::open_read_only): every writing method fails, and
@@ -321,6 +324,16 @@ impl<S: Storage> Log<S> {
             let _guard = self.wake.0.lock();
             self.wake.1.notify_all();
         }
+        if let Some(signal) = self.signal.get() {
+            signal.notify();
+        }
+    }
+
+    /// Makes this log bump `signal` after each append and on close, beside waking its own
+    /// [`wait_for`](Self::wait_for) callers, so one reader can wait on many logs. A log takes
+    /// one signal for its lifetime; later calls change nothing (and return false).
+    pub fn set_append_signal(&self, signal: Arc<AppendSignal>) -> bool {
+        self.signal.set(signal).is_ok()
     }
 
     /// Blocks until the log end passes `offset` (data at `offset` can be read), the timeout
@@ -371,8 +384,13 @@ impl<S: Storage> Log<S> {
         self.flush_all().map_err(|e| self.poison(e))?;
         self.closed.store(true, Ordering::Release);
         drop(writer);
-        let _guard = self.wake.0.lock();
-        self.wake.1.notify_all();
+        {
+            let _guard = self.wake.0.lock();
+            self.wake.1.notify_all();
+        }
+        if let Some(signal) = self.signal.get() {
+            signal.notify();
+        }
         Ok(CloseState {
             recovery_point: self.durable_offset(),
             log_start_offset: self.log_start_offset(),

@@ -4,12 +4,13 @@
 //!   or open read-only beside a live writer ([`Log::open_read_only`], [`Log::refresh`]);
 //! - [`FileSlice`]: whole batches of one segment file, for zero-copy sends;
 //! - [`ReadResult`]: decoded batches whose records borrow one buffer;
-//! - [`LeaderEpochCache`]: Kafka's `leader-epoch-checkpoint` in memory.
+//! - [`LeaderEpochCache`]: Kafka's `leader-epoch-checkpoint` in memory;
+//! - [`AppendSignal`]: one wake-up shared by many logs, for readers tailing several.
 //!
 //! Files: `log.rs` (the type, its state and accessors), `recovery.rs` (open), `append.rs`
 //! (append, roll, flush), `read.rs` (reads and timestamp lookups), `retention.rs`
 //! (retention, `delete_records_before`, `truncate_to`), `read_only.rs` (the read-only open
-//! beside a live writer, `refresh`).
+//! beside a live writer, `refresh`), `signal.rs` ([`AppendSignal`]).
 
 mod append;
 mod file_slice;
@@ -21,6 +22,7 @@ mod read;
 mod read_only;
 mod recovery;
 mod retention;
+mod signal;
 
 pub use file_slice::FileSlice;
 pub use leader_epoch::LeaderEpochCache;
@@ -30,6 +32,7 @@ pub use options::{
     RecoveryReport, RetentionReport, Validation,
 };
 pub use read::{ReadRecords, ReadResult};
+pub use signal::AppendSignal;
 
 #[cfg(test)]
 mod tests;

@@ -65,6 +65,25 @@ impl ReadResult {
             .filter_map(|s| Batch::parse_unverified(&self.data[s.bytes.clone()]).ok())
     }
 
+    /// Each batch with an iterator over all its records (decoded from the decompressed
+    /// bytes for a compressed batch), for readers that need each record's batch (control
+    /// batches, leader epochs) and skip whole batches by their headers. Unlike
+    /// [`records`](Self::records), records before the requested offset are included: the
+    /// caller skips them.
+    ///
+    /// # Errors
+    /// Each item: a batch whose records cannot be walked (framing and CRC were checked when
+    /// the result was built).
+    pub fn batch_records(
+        &self,
+    ) -> impl Iterator<Item = Result<(Batch<'_>, BatchRecords<'_>)>> + '_ {
+        self.spans.iter().map(|s| {
+            let batch = Batch::parse_unverified(&self.data[s.bytes.clone()])?;
+            let decoded = s.decoded.clone().map(|r| &self.decoded[r]);
+            Ok((batch, batch.records_with(decoded)?))
+        })
+    }
+
     /// The records from the requested offset on, across all batches. Control records (of
     /// transaction markers) are included; check the batch to tell them apart.
     pub fn records(&self) -> ReadRecords<'_> {

@@ -140,6 +140,7 @@ impl<S: Storage> Log<S> {
             closed: AtomicBool::new(false),
             waiters: AtomicUsize::new(0),
             wake: (Mutex::new(()), Condvar::new()),
+            signal: std::sync::OnceLock::new(),
             report,
             counters: Default::default(),
             read_only: false,

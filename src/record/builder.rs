@@ -335,6 +335,17 @@ impl BatchBuilder {
         Ok(self.out.bytes())
     }
 
+    /// As [`finish`](Self::finish), handing out the bytes mutably, so that an in-process
+    /// appender can stamp the fields outside the CRC (base offset, leader epoch) in place
+    /// instead of copying the batch first. The next [`clear`](Self::clear) discards them.
+    ///
+    /// # Errors
+    /// As [`finish`](Self::finish).
+    pub(crate) fn finish_mut(&mut self) -> Result<&mut [u8]> {
+        self.finish()?;
+        Ok(self.out.bytes_mut())
+    }
+
     /// Finishes the batch and hands over its buffer (the builder allocates a new one).
     ///
     /// # Errors

@@ -565,3 +565,88 @@ fn send_all_sends_until_the_first_refused_record() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn trusted_appends_store_batches_that_pass_full_validation() -> Result<()> {
+    // The producer's batches skip the CRC check on append and are stamped in place: what
+    // lands on disk must still be exactly what a foreign append would accept, for every
+    // codec, for LogAppendTime (whose stamp rewrites the CRC) and across several batches.
+    for (codec, timestamps) in [
+        (Compression::None, "CreateTime"),
+        (Compression::Lz4, "CreateTime"),
+        (Compression::None, "LogAppendTime"),
+        (Compression::Gzip, "LogAppendTime"),
+    ] {
+        if !codec.is_enabled() {
+            continue;
+        }
+        let dir = tmp()?;
+        let topic = TopicConfig::default().with("message.timestamp.type", timestamps)?;
+        let (store, _clock) = store_with(&dir, 1, topic)?;
+        let config = ProducerConfig {
+            compression_type: codec,
+            batch_size: 200,
+            ..ProducerConfig::default()
+        };
+        let mut p = Producer::new(&store, config)?;
+        for i in 0..50u32 {
+            let value = format!("value-{i}");
+            p.send(
+                ProducerRecord::new("t", b"k", value.as_bytes()).with_timestamp(T0 + i64::from(i)),
+            )?;
+        }
+        p.flush()?;
+        let log = store.log("t", 0)?;
+        let fetched = log.read(0, 64 << 20)?; // checks framing and CRC of every batch
+        assert!(fetched.batch_count() > 1, "{codec}: several batches");
+        let mut next = 0;
+        let mut scratch = Vec::new();
+        for b in fetched.batches() {
+            b.verify_crc()?;
+            // Re-appending the stored bytes with deep validation accepts them.
+            let copy = Log::open(
+                dir.path().join(format!("copy-{next}")),
+                Default::default(),
+                Default::default(),
+            )?;
+            copy.append_batch(b.as_bytes(), Validation::Deep)?;
+            assert_eq!(
+                b.shallow_base_offset(),
+                Some(next),
+                "{codec}: offsets assigned"
+            );
+            next += b.records(&mut scratch, 1 << 26)?.count() as i64;
+        }
+        assert_eq!(next, 50);
+        let values: Vec<_> = read_all(&log)?.into_iter().map(|r| r.2).collect();
+        let expected: Vec<_> = (0..50)
+            .map(|i| Some(format!("value-{i}").into_bytes()))
+            .collect();
+        assert_eq!(values, expected, "{codec} {timestamps}");
+        store.close()?;
+    }
+    Ok(())
+}
+
+#[test]
+fn trusted_append_refuses_what_is_not_one_whole_batch() -> Result<()> {
+    let dir = tmp()?;
+    let (store, _clock) = store_with(&dir, 1, TopicConfig::default())?;
+    let log = store.log("t", 0)?;
+    let mut good = encode_batch(BatchOptions::default(), &[Record::new(T0, b"v".to_vec())])?;
+    let cut = good.len() - 1;
+    assert!(log
+        .append_built(&mut good[..cut], Durability::PageCache)
+        .is_err());
+    assert!(log
+        .append_built(&mut [0u8; 10], Durability::PageCache)
+        .is_err());
+    let mut two = good.clone();
+    two.extend_from_slice(&good);
+    assert!(log.append_built(&mut two, Durability::PageCache).is_err());
+    assert_eq!(log.end_offset(), 0, "nothing was written");
+    log.append_built(&mut good, Durability::PageCache)?;
+    assert_eq!(log.end_offset(), 1);
+    store.close()?;
+    Ok(())
+}

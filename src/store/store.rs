@@ -20,7 +20,7 @@ use crate::checkpoint::{
 use crate::config::{StoreConfig, TopicConfig};
 use crate::error::{Error, Result};
 use crate::io::{DirLock, StdFs, Storage};
-use crate::log::{AppendInfo, Log, LogOpenOptions, Validation};
+use crate::log::{AppendInfo, AppendSignal, Log, LogOpenOptions, Validation};
 use crate::segment::{validate_topic, PartitionDirKind, PartitionDirName};
 
 /// Kafka's internal topic of committed consumer offsets.
@@ -72,6 +72,8 @@ struct Inner {
     /// Producers made by [`Store::producer`], whose lingering batches maintenance appends.
     producers: Mutex<Vec<super::LingerHandle>>,
     id_counter: AtomicU64,
+    /// Bumped by every partition's appends and closes, for readers tailing several.
+    signal: Arc<AppendSignal>,
 }
 
 /// What one [`Store::maintain`] pass did.
@@ -128,6 +130,7 @@ impl Store {
             stop: (Mutex::new(false), Condvar::new()),
             producers: Mutex::new(Vec::new()),
             id_counter: AtomicU64::new(0),
+            signal: Arc::default(),
         };
         let store = Store {
             inner: Arc::new(inner),
@@ -263,6 +266,7 @@ impl Store {
                     clock: Arc::clone(&inner.config.clock),
                 },
             )?;
+            log.set_append_signal(Arc::clone(&inner.signal));
             if !exists
                 || PartitionMetadata::read(&inner.storage, &dir.join(PARTITION_METADATA_FILE))?
                     .is_none()
@@ -346,6 +350,14 @@ impl Store {
     /// The store's config.
     pub fn config(&self) -> &StoreConfig {
         &self.inner.config
+    }
+
+    /// The signal every partition of this store bumps after each append and on close: a
+    /// reader tailing several partitions reads its [`seq`](AppendSignal::seq), looks at
+    /// them, and waits with [`wait_past`](AppendSignal::wait_past) if none has data (as
+    /// [`Consumer::poll`](crate::consumer::Consumer::poll) does).
+    pub fn append_signal(&self) -> Arc<AppendSignal> {
+        Arc::clone(&self.inner.signal)
     }
 
     fn check_open(&self) -> Result<()> {
@@ -505,6 +517,7 @@ impl Store {
                 ..Default::default()
             },
         )?;
+        log.set_append_signal(Arc::clone(&self.inner.signal));
         PartitionMetadata { topic_id: topic.id }
             .write(&self.inner.storage, &dir.join(PARTITION_METADATA_FILE))?;
         self.inner.storage.sync_dir(&self.inner.dir)?;
@@ -832,6 +845,7 @@ impl Store {
         log_dir::write_offsets(storage, dir, LOG_START_OFFSET_CHECKPOINT_FILE, &starts)?;
         log_dir::write_clean_shutdown(storage, dir)?;
         self.inner.lock.lock().take();
+        self.inner.signal.notify();
         Ok(())
     }
 }

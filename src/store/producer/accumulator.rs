@@ -10,7 +10,6 @@ use super::receipt::{Appended, BatchSlot, Receipt};
 use super::{ProducerConfig, ProducerRecord};
 use crate::config::Clock;
 use crate::error::{Error, Result};
-use crate::log::Validation;
 use crate::record::varint::{varint_len, MAX_VARINT_LEN, MAX_VARLONG_LEN};
 use crate::record::{BatchBuilder, BatchOptions, Header, RECORD_BATCH_OVERHEAD};
 use crate::store::partitioner::{FastMod, StickyPartitioner};
@@ -309,12 +308,12 @@ impl Accumulator {
         let Some(slot) = batch.slot.take() else {
             return Ok(());
         };
-        let result = batch.builder.finish().and_then(|bytes| {
-            store.log(&topic.name, partition)?.append_batch_with(
-                bytes,
-                Validation::Shallow,
-                config.durability,
-            )
+        // Built here, from values: the log trusts its framing and CRC (no second CRC pass)
+        // and stamps it in place (no copy).
+        let result = batch.builder.finish_mut().and_then(|bytes| {
+            store
+                .log(&topic.name, partition)?
+                .append_built(bytes, config.durability)
         });
         batch.builder.clear();
         match result {
