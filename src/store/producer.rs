@@ -296,7 +296,7 @@ impl Producer {
         let mut acc = self.shared.lock();
         let now = acc.now();
         acc.expire(now);
-        acc.add(&record, now)
+        acc.add(&record, now, &mut None)
     }
 
     /// Sends several records in one call, pushing a receipt per record onto `receipts` (as
@@ -336,8 +336,9 @@ impl Producer {
         let mut acc = self.shared.lock();
         let now = acc.now();
         acc.expire(now);
+        let mut stamp = None;
         for record in records {
-            receipts.push(acc.add(&record, now)?);
+            receipts.push(acc.add(&record, now, &mut stamp)?);
         }
         Ok(())
     }

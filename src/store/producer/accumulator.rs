@@ -84,9 +84,11 @@ impl Accumulator {
         &self.store
     }
 
-    /// The store clock's now.
+    /// The store clock's now for `linger.ms` and metadata ages: its coarse reading (a few
+    /// ms behind at most, and cheaper), as these need no precision. Record timestamps take
+    /// the precise clock ([`add`](Self::add)).
     pub(super) fn now(&self) -> i64 {
-        self.clock.now_ms()
+        self.clock.coarse_now_ms()
     }
 
     /// The first append error since the previous call.
@@ -120,8 +122,14 @@ impl Accumulator {
         }
     }
 
-    /// Adds one record at `now` (store clock).
-    pub(super) fn add(&mut self, record: &ProducerRecord<'_>, now: i64) -> Result<Receipt> {
+    /// Adds one record at `now` ([`now`](Self::now)). A record without a timestamp takes
+    /// `*stamp`, read from the precise clock by the first such record of the call.
+    pub(super) fn add(
+        &mut self,
+        record: &ProducerRecord<'_>,
+        now: i64,
+        stamp: &mut Option<i64>,
+    ) -> Result<Receipt> {
         let ti = self.topic_index(record.topic, now)?;
         let size = record_size_upper_bound(record.key, record.value, &record.headers);
         let max_batch = self.topics[ti].max_batch_bytes;
@@ -154,7 +162,10 @@ impl Accumulator {
                 (t.sticky.partition(t.partition_count), true)
             }
         };
-        let timestamp = record.timestamp.unwrap_or(now);
+        let timestamp = match record.timestamp {
+            Some(t) => t,
+            None => *stamp.get_or_insert_with(|| self.clock.now_ms()),
+        };
         let limit = self.config.batch_size.min(max_batch);
         let linger = i64::try_from(self.config.linger_ms).unwrap_or(i64::MAX);
         let batch = self.batch_mut(ti, partition);
