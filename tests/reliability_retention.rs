@@ -8,6 +8,15 @@
 //! delete exactly those: whole segments, a prefix, the log start only rising; reads below
 //! the start fail with `Error::OffsetOutOfRange`; every batch from the start on reads back
 //! byte for byte. Prints one JSON line of counts.
+//!
+//! `r24_retention_crash` loses power in the middle of retention on `SimFs`: after every
+//! mutating call of a pass (segment renames to `.deleted` and removals, the leader-epoch
+//! checkpoint, `delete_records_before`, the store's log-start checkpoint, flushes), with
+//! every image variant (a)-(f). Reopened with the checkpoints on the image, the log start
+//! is at least the durable one (last checkpointed, or the first segment once a flush made
+//! the removals durable) and at most the highest the log reached; nothing acknowledged and
+//! synced at or above it is lost (I1), the batches from it on are a hole-free run of whole
+//! segments' batches (I2, I3), and reads below it are refused.
 
 #![cfg(feature = "test-util")]
 
@@ -291,4 +300,372 @@ fn r24_retention_props() {
         report.note(e.to_string());
     }
     report.finish();
+}
+
+/// One operation of a retention pass, as `Store::maintain` drives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PassOp {
+    /// `Log::apply_retention`.
+    Retention,
+    /// `Log::flush`: fsyncs the directory, making the deletions durable.
+    Flush,
+    /// The store's `log-start-offset-checkpoint` (and, in memory, its recovery point).
+    Checkpoint,
+    /// `Log::delete_records_before` the middle of the second segment.
+    DeleteMid,
+    /// `Log::delete_records_before` the base of the third segment.
+    DeleteAtBase,
+    /// An append (page cache only) and one with `Durability::Sync`.
+    Append,
+    SyncAppend,
+}
+
+/// The passes run after the setup, each with a power loss at every mutating call.
+const PASSES: &[&[PassOp]] = {
+    use PassOp::*;
+    &[
+        // `Store::maintain`: retention, then the checkpoints; the directory is synced later.
+        &[Retention, Checkpoint, Flush],
+        &[Retention, Flush, Checkpoint],
+        &[DeleteMid, Checkpoint, Retention, Checkpoint, Flush],
+        &[DeleteAtBase, Checkpoint, Retention, Checkpoint, Flush],
+        &[
+            Append, Retention, Checkpoint, SyncAppend, Retention, Flush, Checkpoint,
+        ],
+    ]
+};
+
+fn crash_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from("/data/t-0")
+}
+
+fn start_checkpoint() -> tidelog::checkpoint::OffsetCheckpoint {
+    tidelog::checkpoint::OffsetCheckpoint::new(
+        std::path::Path::new("/data").join(tidelog::checkpoint::LOG_START_OFFSET_CHECKPOINT_FILE),
+    )
+}
+
+fn crash_config() -> LogConfig {
+    LogConfig {
+        retention_bytes: 1000,
+        ..small_config()
+    }
+}
+
+/// What a pass did, as its caller saw it.
+#[derive(Default)]
+struct PassRun {
+    oracle: Oracle,
+    /// The recovery point the store holds (checkpointed with the log start).
+    recovery_point: Option<i64>,
+    /// The highest log start known durable: the last log-start checkpoint written, or the
+    /// first segment's base after a flush made the deletions durable.
+    durable_start: i64,
+    /// The highest log start the log reported: nothing at or above it may be removed.
+    max_start: i64,
+    /// Every segment base the log had.
+    bases: std::collections::BTreeSet<i64>,
+}
+
+impl PassRun {
+    fn observe(&mut self, log: &Log<tidelog::io::SimFs>) {
+        let d = log.durable_offset();
+        if d > self.oracle.durable {
+            self.oracle.durable_prev = self.oracle.durable;
+            self.oracle.durable = d;
+        }
+        self.max_start = self.max_start.max(log.log_start_offset());
+        self.oracle.retention_floor = self.max_start;
+        self.bases.extend(log.segment_base_offsets());
+    }
+}
+
+/// Appends one pre-built batch; false on an error.
+fn pass_append(
+    log: &Log<tidelog::io::SimFs>,
+    o: &mut Oracle,
+    rng: &mut tidelog::io::SimRng,
+    sync: bool,
+) -> bool {
+    let base = log.end_offset();
+    let batch = random_batch(rng, 5_000 + base);
+    o.attempted.push(Attempt {
+        base,
+        bytes: batch.clone(),
+        acked: false,
+    });
+    let durability = if sync {
+        tidelog::log::Durability::Sync
+    } else {
+        tidelog::log::Durability::PageCache
+    };
+    match log.append_batch_with(&batch, Validation::Shallow, durability) {
+        Ok(info) if info.first_offset == base => {
+            if let Some(a) = o.attempted.last_mut() {
+                a.acked = true;
+            }
+            true
+        }
+        Ok(_) => {
+            o.offset_violations += 1;
+            false
+        }
+        Err(_) => false,
+    }
+}
+
+/// Writes the log-start checkpoint as `Store::write_log_start_checkpoint` does: the log
+/// start, even when it is the first segment's base.
+fn write_start_checkpoint(log: &Log<tidelog::io::SimFs>, sim: &tidelog::io::SimFs) -> bool {
+    let entries = [tidelog::checkpoint::OffsetEntry {
+        topic: "t".into(),
+        partition: 0,
+        offset: log.log_start_offset(),
+    }];
+    start_checkpoint().write(sim, &entries).is_ok()
+}
+
+/// The setup (12 batches over several segments, the first 8 flushed, then all), then
+/// `ops`, on `sim`; stops at the first error (after a power loss every call fails).
+fn run_pass(sim: &tidelog::io::SimFs, ops: &[PassOp], seed: u64) -> PassRun {
+    use tidelog::io::Storage;
+    let clock = ManualClock::new(1_000_000);
+    let mut rng = tidelog::io::SimRng::new(seed);
+    let mut r = PassRun {
+        recovery_point: Some(0),
+        ..Default::default()
+    };
+    let _ = sim.create_dir_all(&crash_dir());
+    let Ok(log) = Log::open_with(
+        sim.clone(),
+        crash_dir(),
+        crash_config(),
+        open_options(&clock, None),
+    ) else {
+        return r;
+    };
+    let setup_ok = (0..8).all(|_| pass_append(&log, &mut r.oracle, &mut rng, false))
+        && log.flush().is_ok()
+        && (0..4).all(|_| pass_append(&log, &mut r.oracle, &mut rng, false))
+        && log.flush().is_ok()
+        && write_start_checkpoint(&log, sim);
+    r.observe(&log);
+    r.recovery_point = Some(log.recovery_point());
+    if !setup_ok {
+        return r;
+    }
+    for &op in ops {
+        clock.advance(7);
+        let bases = log.segment_base_offsets();
+        let ok = match op {
+            PassOp::Retention => log.apply_retention().is_ok(),
+            PassOp::Flush => {
+                let ok = log.flush().is_ok();
+                if ok {
+                    // The directory is synced: the first segment is durably the first.
+                    let first = log.segment_base_offsets().first().copied().unwrap_or(0);
+                    r.durable_start = r.durable_start.max(first);
+                }
+                ok
+            }
+            PassOp::Checkpoint => {
+                let start = log.log_start_offset();
+                let ok = write_start_checkpoint(&log, sim);
+                if ok {
+                    r.durable_start = r.durable_start.max(start);
+                    r.recovery_point = Some(log.recovery_point());
+                }
+                ok
+            }
+            PassOp::DeleteMid => {
+                let target = bases.get(1).map_or(0, |&b| {
+                    let next = bases.get(2).copied().unwrap_or(b + 2);
+                    b + (next - b) / 2
+                });
+                log.delete_records_before(target).is_ok()
+            }
+            PassOp::DeleteAtBase => {
+                let target = bases.get(2).copied().unwrap_or(0);
+                log.delete_records_before(target).is_ok()
+            }
+            PassOp::Append => pass_append(&log, &mut r.oracle, &mut rng, false),
+            PassOp::SyncAppend => pass_append(&log, &mut r.oracle, &mut rng, true),
+        };
+        r.observe(&log);
+        if !ok {
+            break;
+        }
+    }
+    r
+}
+
+/// Checks the image `img` of a pass that lost power: reopened with the checkpoints on the
+/// image (the recovery point as the store held it), the log meets I1-I7, its start is at
+/// least what was durable and at most what the log reached, whole segments only are gone,
+/// and reads below the start are refused.
+fn check_pass_image(report: &mut Report, img: &tidelog::io::SimFs, r: &PassRun, what: &str) {
+    let intact = intact_prefix(img, &crash_dir(), &r.oracle);
+    let checkpointed = match start_checkpoint().read(img) {
+        Ok(entries) => entries
+            .unwrap_or_default()
+            .into_iter()
+            .find(|e| e.topic == "t" && e.partition == 0)
+            .map(|e| e.offset),
+        Err(e) => {
+            // Written atomically: never half there.
+            report.inconsistent_offsets += 1;
+            report.note(format!("{what}: log-start checkpoint unreadable: {e}"));
+            None
+        }
+    };
+    let clock = ManualClock::new(2_000_000);
+    report.trials += 1;
+    let opened = guarded(report, what, || {
+        Log::open_with(
+            img.clone(),
+            crash_dir(),
+            crash_config(),
+            tidelog::log::LogOpenOptions {
+                log_start_offset: checkpointed,
+                ..open_options(&clock, r.recovery_point)
+            },
+        )
+    });
+    let Some(opened) = opened else { return };
+    let log = match opened {
+        Ok(log) => log,
+        Err(e) => {
+            report.clear_errors += 1;
+            report.add("open_failures", 1, true);
+            report.note(format!("{what}: open failed: {e}"));
+            return;
+        }
+    };
+    report.recoveries_ok += 1;
+    let start = log.log_start_offset();
+    if start < r.durable_start {
+        report.add("log_start_below_durable", 1, true);
+        report.note(format!(
+            "{what}: log start {start} below the durable log start {}",
+            r.durable_start
+        ));
+    }
+    if start > r.max_start {
+        report.add("log_start_above_reached", 1, true);
+        report.note(format!(
+            "{what}: log start {start} above any the log reached ({})",
+            r.max_start
+        ));
+    }
+    let bases = log.segment_base_offsets();
+    // A segment the log never published can only be the one a failed append was rolling
+    // to when the power went (its files created, the roll not finished).
+    let in_flight = r
+        .oracle
+        .attempted
+        .last()
+        .filter(|a| !a.acked)
+        .map(|a| a.base);
+    if let Some(b) = bases
+        .iter()
+        .find(|&&b| !r.bases.contains(&b) && Some(b) != in_flight)
+    {
+        report.add("partial_segments", 1, true);
+        report.note(format!("{what}: segment {b} is no segment the log had"));
+    }
+    match read_raw_batches(&log) {
+        Ok(got) => {
+            // The first batch read holds the start, in the first segment: no hole between
+            // the log start and the data.
+            if let Some(first) = got.first() {
+                let base = batch_base(first);
+                let next = base + batch_span(first);
+                let first_segment = bases.first().copied().unwrap_or(i64::MAX);
+                if first_segment > base || start < base || start >= next {
+                    report.add("hole_at_log_start", 1, true);
+                    report.note(format!(
+                        "{what}: first batch [{base}, {next}) vs log start {start}, segments {bases:?}"
+                    ));
+                }
+            }
+        }
+        Err(e) => {
+            report.corrupt_returned += 1;
+            report.note(format!("{what}: reading from the log start failed: {e}"));
+        }
+    }
+    if start > 0 {
+        report.add("reads_below_start_refused", 1, false);
+        if !matches!(
+            log.read(start - 1, 1024),
+            Err(Error::OffsetOutOfRange { .. })
+        ) {
+            report.inconsistent_offsets += 1;
+            report.note(format!(
+                "{what}: a read below the start {start} was not refused"
+            ));
+        }
+    }
+    let expect = Expect {
+        acked_survive: false,
+        intact: Some(intact),
+    };
+    let Some(v) = guarded(report, what, || verify(&log, &r.oracle, expect)) else {
+        return;
+    };
+    if v.lost_durable + v.corrupt + v.inconsistent + v.dropped_beyond > 0 {
+        report.note(format!("{what}: {:?}", v.notes));
+    }
+    report.absorb(&v);
+}
+
+/// R24, power loss mid-retention: every pass of `PASSES` on `SimFs`, with a power loss
+/// after every mutating call of the pass (segment renames and removals, the leader-epoch and
+/// log-start checkpoints, the flushes) and every image variant (a)-(f), four seeds.
+#[test]
+fn r24_retention_crash() -> TestResult {
+    let seed = seed(0x0024_C8A5);
+    let mut report = Report::new("r24_retention_crash", seed);
+    for s in (0..4).map(|i| seed.wrapping_add(i)) {
+        for (p, ops) in PASSES.iter().enumerate() {
+            let setup_calls = {
+                let sim = tidelog::io::SimFs::new();
+                run_pass(&sim, &[], s);
+                sim.mutating_calls()
+            };
+            let total = {
+                let dry = tidelog::io::SimFs::new();
+                let r = run_pass(&dry, ops, s);
+                if r.oracle.offset_violations > 0 {
+                    report.inconsistent_offsets += r.oracle.offset_violations;
+                }
+                // Without a crash the pass must have deleted something: else it tests nothing.
+                if r.max_start == 0 {
+                    report.add("passes_deleting_nothing", 1, true);
+                    report.note(format!("pass {p} ({ops:?}) deleted nothing"));
+                }
+                dry.mutating_calls()
+            };
+            for k in setup_calls + 1..=total {
+                let sim = tidelog::io::SimFs::new();
+                sim.crash_after(k);
+                let r = run_pass(&sim, ops, s);
+                let Some(frozen) = sim.frozen() else {
+                    continue;
+                };
+                report.crash_points += 1;
+                for variant in tidelog::io::CrashVariant::ALL {
+                    let mut rng = tidelog::io::SimRng::new(s ^ (k << 8) ^ variant.letter() as u64);
+                    let img = frozen.crash(variant, &mut rng);
+                    let what = format!(
+                        "seed {s}, pass {p} {ops:?}, power loss after call {k}, variant ({})",
+                        variant.letter()
+                    );
+                    check_pass_image(&mut report, &img, &r, &what);
+                }
+            }
+        }
+    }
+    report.finish();
+    Ok(())
 }

@@ -745,17 +745,15 @@ impl Store {
         )
     }
 
-    /// Writes `log-start-offset-checkpoint`: as Kafka, only partitions whose log start is
-    /// above their first segment's base offset.
+    /// Writes `log-start-offset-checkpoint` with every partition's log start. Kafka writes
+    /// only those above the first segment's base, counting on the segments below to stay
+    /// deleted; but their removal is durable only at the partition directory's next fsync,
+    /// and a power loss before it brings them back, moving the log start back below what
+    /// was checkpointed. Kafka reads either form.
     fn write_log_start_checkpoint(&self) -> Result<()> {
         let offsets: OffsetMap = self
             .all_logs()
             .into_iter()
-            .filter(|(_, _, log)| {
-                log.segment_base_offsets()
-                    .first()
-                    .is_some_and(|&base| log.log_start_offset() > base)
-            })
             .map(|(t, p, log)| ((t, p), log.log_start_offset()))
             .collect();
         log_dir::write_offsets(
@@ -824,13 +822,11 @@ impl Store {
         let mut starts = OffsetMap::new();
         let mut first_error = None;
         for (t, p, log) in self.all_logs() {
-            let bases = log.segment_base_offsets();
             match log.close() {
                 Ok(state) => {
                     recovery.insert((t.clone(), p), state.recovery_point);
-                    if bases.first().is_some_and(|&b| state.log_start_offset > b) {
-                        starts.insert((t, p), state.log_start_offset);
-                    }
+                    // Every partition's, as `write_log_start_checkpoint` (see there).
+                    starts.insert((t, p), state.log_start_offset);
                 }
                 Err(e) => first_error = first_error.or(Some(e)),
             }

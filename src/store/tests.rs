@@ -309,3 +309,65 @@ fn a_new_partition_torn_before_its_first_checkpoint_opens() -> Result<()> {
     store.close()?;
     Ok(())
 }
+
+/// Power loss after `delete_records_before` a segment's base and a checkpoint, before the
+/// partition directory's next fsync: the removal of the segments below is lost and they
+/// come back. The log start must stay where it was checkpointed, not fall back to the
+/// first segment's base (the checkpoint used to leave out a log start equal to the first
+/// segment's base, as Kafka does).
+#[test]
+fn the_log_start_survives_deleted_segments_coming_back() -> Result<()> {
+    let dir = tmp()?;
+    let clock = ManualClock::new(1_000_000);
+    let config = StoreConfig {
+        clock: Arc::new(clock.clone()),
+        ..Default::default()
+    };
+    let store = Store::open(dir.path(), config.clone())?;
+    store.create_topic(
+        "s",
+        1,
+        TopicConfig::default().with("segment.bytes", "1024")?,
+    )?;
+    fill(&store, "s", 1, 60)?;
+    let log = store.log("s", 0)?;
+    log.flush()?;
+    let bases = log.segment_base_offsets();
+    assert!(bases.len() >= 3, "segments {bases:?}");
+    let part = dir.path().join("s-0");
+    let saved = tmp()?;
+    let below: Vec<String> = std::fs::read_dir(&part)
+        .map_err(|e| Error::io("read_dir", &part, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.get(..20)
+                .and_then(|b| b.parse::<i64>().ok())
+                .is_some_and(|b| b < bases[2])
+        })
+        .collect();
+    for name in &below {
+        std::fs::copy(part.join(name), saved.path().join(name))
+            .map_err(|e| Error::io("copy", part.join(name), e))?;
+    }
+    log.delete_records_before(bases[2])?;
+    assert_eq!(log.segment_base_offsets().first(), Some(&bases[2]));
+    clock.advance(600_000);
+    store.maintain()?;
+    // The power loss: the unlinks were never made durable, and nothing was written since.
+    drop(log);
+    drop(store);
+    for name in &below {
+        std::fs::copy(saved.path().join(name), part.join(name))
+            .map_err(|e| Error::io("copy", saved.path().join(name), e))?;
+    }
+    let store = Store::open(dir.path(), config)?;
+    let log = store.log("s", 0)?;
+    assert_eq!(log.log_start_offset(), bases[2]);
+    assert!(matches!(
+        log.read(bases[2] - 1, 1024),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
+    store.close()?;
+    Ok(())
+}
