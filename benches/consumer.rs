@@ -39,7 +39,7 @@
 //!
 //! On a machine shared with other work, wall time swings with the load; set
 //! `TIDELOG_BENCH_TIME=cpu` to time the `consume` ids by the bench thread's CPU time
-//! instead (Linux's `/proc/thread-self/schedstat`, system time included).
+//! instead (`CLOCK_THREAD_CPUTIME_ID`, system time included).
 //!
 //! Ratios are taken between median times of one run, never across runs, as the baseline's
 //! time over the id's time (higher is better): `consume/consumer/<codec>/100B` and
@@ -63,7 +63,7 @@
 
 #[allow(dead_code, reason = "each bench uses a different part")]
 mod common;
-use common::generate_records;
+use common::{generate_records, thread_cpu_ns};
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -144,7 +144,7 @@ fn fill_topic(store: &Store, topic: &str, codec: Compression) {
 }
 
 /// Runs `f` `iters` times and returns the time taken: wall time, or with
-/// `TIDELOG_BENCH_TIME=cpu` the thread's CPU time (Linux's `/proc/thread-self/schedstat`,
+/// `TIDELOG_BENCH_TIME=cpu` the thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`,
 /// system time included), which other work on a shared machine disturbs less.
 fn timed<T>(iters: u64, mut f: impl FnMut() -> T) -> Duration {
     let cpu = std::env::var("TIDELOG_BENCH_TIME").is_ok_and(|v| v == "cpu");
@@ -157,14 +157,6 @@ fn timed<T>(iters: u64, mut f: impl FnMut() -> T) -> Duration {
     } else {
         wall.elapsed()
     }
-}
-
-/// The calling thread's CPU time in ns (user and system); 0 where that is missing.
-fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Percentile `q` (0..=1) of sorted `v`.

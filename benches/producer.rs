@@ -39,7 +39,7 @@
 //!
 //! On a machine shared with other work, wall time swings with the load; set
 //! `TIDELOG_BENCH_TIME=cpu` to time each sample by its threads' mean CPU time instead (Linux's
-//! `/proc/thread-self/schedstat`, system time included): throughput per thread, times N, as
+//! `CLOCK_THREAD_CPUTIME_ID`, system time included): throughput per thread, times N, as
 //! if the N threads had N cores to themselves.
 //!
 //! Ratios are taken between median times of one run, as the baseline's time over the id's
@@ -59,7 +59,7 @@
 
 #[allow(dead_code, reason = "each bench uses a different part")]
 mod common;
-use common::generate_records;
+use common::{cpu_time, generate_records, thread_cpu_ns};
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -236,21 +236,6 @@ fn timed_rounds<S: Send + 'static>(
     } else {
         total
     }
-}
-
-/// True if `TIDELOG_BENCH_TIME=cpu`: time each sample by its threads' mean CPU time rather
-/// than by the wall clock.
-fn cpu_time() -> bool {
-    std::env::var("TIDELOG_BENCH_TIME").is_ok_and(|v| v == "cpu")
-}
-
-/// The calling thread's CPU time in ns (user and system), from Linux's
-/// `/proc/thread-self/schedstat`; 0 where that is missing.
-fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tidelog::record::Record;
 
 /// Times a region by wall clock or, with `TIDELOG_BENCH_TIME=cpu`, by the calling thread's
-/// CPU time (user and system, from Linux's `/proc/thread-self/schedstat`).
+/// CPU time (user and system, [`thread_cpu_ns`]).
 ///
 /// On a machine shared with other work, wall time swings with the load while a thread's own
 /// CPU time does not (much): cache and memory-bandwidth contention remain. Time spent
@@ -45,13 +45,23 @@ pub fn cpu_time() -> bool {
     std::env::var("TIDELOG_BENCH_TIME").is_ok_and(|v| v == "cpu")
 }
 
-/// The calling thread's CPU time in ns (user and system), from Linux's
-/// `/proc/thread-self/schedstat`; 0 where that is missing.
+/// The calling thread's CPU time in ns (user and system): `CLOCK_THREAD_CPUTIME_ID`, which
+/// the kernel brings up to date when read (`/proc/thread-self/schedstat` is only as fresh as
+/// the last scheduler tick); 0 where that clock is missing.
 pub fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    #[expect(unsafe_code, reason = "clock_gettime is a C call")]
+    // SAFETY: `t` is a valid, writable timespec for the duration of the call.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    if rc != 0 {
+        return 0;
+    }
+    (t.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(t.tv_nsec as u64)
 }
 
 /// Timestamp of the first generated record.
