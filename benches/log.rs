@@ -67,8 +67,8 @@
 //! cases prints them (the bencher format gives medians in ns):
 //!
 //! ```text
-//! cargo bench --bench log -- --warm-up-time 1 --measurement-time 3 --output-format bencher \
-//!     '^(append/[a-z_]+/none/100B/x(1|1000)|read/[a-z_]+/none/100B/100KiB|random/[a-z]+/none/100B/x100)$' \
+//! TIDELOG_BENCH_TIME=cpu cargo bench --bench log -- --warm-up-time 1 --measurement-time 3 --output-format bencher \
+//!     '^(append/[a-z_]+/none/100B/x(1|1000)|read/[a-z_]+/none/100B/100KiB|random/[a-z]+/none/100B/x100|seam/.*)$' \
 //!     | awk '
 //!   /^test /{ v = $5; gsub(",", "", v); t[$2] = v; print }
 //!   END { for (k in t) { n = split(k, p, "/"); tail = ""; for (i = 3; i <= n; i++) tail = tail "/" p[i]
@@ -77,6 +77,7 @@
 //!       if (p[1] == "read" && p[2] ~ /^(decode|commitlog)$/) b = "read/pread" tail
 //!       if (p[1] == "read" && p[2] == "raw_copy") b = "read/copy_file_range" tail
 //!       if (p[1] == "random" && p[2] == "read") b = "random/pread" tail
+//!       if (p[1] == "seam" && p[2] ~ /^storage_/) b = "seam/std_" substr(p[2], 9) tail
 //!       if (k ~ /^append\/records\/none\//) c = "append/commitlog" tail
 //!       if (k ~ /^read\/decode\/none\//) c = "read/commitlog" tail
 //!       if (b in t) printf "%-36s %6.3fx %s\n", k, t[b] / t[k], b
