@@ -398,21 +398,34 @@ impl<S: Storage> LogSegment<S> {
     pub fn find_batch(&self, target: i64, end: u64) -> Result<Option<BatchInfo>> {
         let hit = self.index_lookup(target);
         let mut position = u64::from(hit.position);
+        // The header the index entry points at, once checked: the walk starts with it
+        // rather than reading it again.
+        let mut checked: Option<BatchInfo> = None;
         if position != 0 {
-            let trusted = matches!(
-                self.header_at(position, end),
-                Ok(Some(info)) if info.base_offset <= hit.offset && info.last_offset <= hit.offset
-            );
-            if !trusted {
-                log::warn!(
-                    "{}: offset index entry {hit:?} does not point at a batch; scanning",
-                    self.index.path().display()
-                );
-                position = 0;
+            match self.header_at(position, end) {
+                Ok(Some(info))
+                    if info.base_offset <= hit.offset && info.last_offset <= hit.offset =>
+                {
+                    checked = Some(info);
+                }
+                _ => {
+                    log::warn!(
+                        "{}: offset index entry {hit:?} does not point at a batch; scanning",
+                        self.index.path().display()
+                    );
+                    position = 0;
+                }
             }
         }
         let mut prev: Option<BatchInfo> = None;
-        while let Some(info) = self.header_at(position, end)? {
+        loop {
+            let info = match checked.take() {
+                Some(info) => info,
+                None => match self.header_at(position, end)? {
+                    Some(info) => info,
+                    None => break,
+                },
+            };
             if let Some(p) = prev {
                 // A damaged Length lands the walk inside a batch; whatever it reads there
                 // must not pass for a batch (it could claim offsets past the log end). Kafka
