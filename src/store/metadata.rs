@@ -80,12 +80,14 @@ pub(crate) fn decode(text: &str, path: &Path) -> Result<Vec<TopicRecord>> {
             "deleting" => true,
             _ => return Err(bad(n, "bad topic state")),
         };
+        // The file is written from validated values only: anything invalid in it is damage.
+        crate::segment::validate_topic(f[1]).map_err(|_| bad(n, "bad topic name"))?;
         let mut config = TopicConfig::default();
         for kv in &f[5..] {
             let (k, v) = kv
                 .split_once('=')
                 .ok_or_else(|| bad(n, "bad config entry"))?;
-            config.set(k, v)?;
+            config.set(k, v).map_err(|_| bad(n, "bad config entry"))?;
         }
         topics.push(TopicRecord {
             name: f[1].to_string(),
@@ -122,6 +124,26 @@ pub(crate) fn write<S: Storage>(storage: &S, dir: &Path, topics: &[TopicRecord])
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn damaged_names_and_configs_are_corruption() {
+        let path = Path::new("/store/tidelog-store-metadata");
+        let id = TopicId::new([7; 16])
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        for line in [
+            format!("topic fl)p {id} 1 live"),
+            format!("topic ok {id} 1 live retention.ms=x1"),
+            format!("topic ok {id} 1 live no.such.key=1"),
+        ] {
+            let text = format!("{MAGIC} {VERSION}\n{line}\n");
+            let result = decode(&text, path);
+            assert!(
+                matches!(result, Err(Error::Corrupt { .. })),
+                "{line}: {result:?}"
+            );
+        }
+    }
 
     #[test]
     fn round_trip() -> Result<()> {
