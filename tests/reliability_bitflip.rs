@@ -621,19 +621,12 @@ fn trial(
             let (lookups, bad, ts_bad, notes) = check_lookups(&log, &o_start.records);
             report.add("lookups_checked", lookups, false);
             report.add("offset_lookup_mismatches", bad, true);
-            if class == Class::TimeIndex {
-                // Known bug (see `r06_known_bug_damaged_time_index_trusted` in
-                // reliability_damage.rs): after a clean shutdown the time index is trusted,
-                // as Kafka does, and a damaged entry sends a lookup past its answer.
-                // Counted apart; every other lookup stays enforced.
-                report.add(
-                    "timestamp_lookup_mismatches_time_index_known_bug",
-                    ts_bad,
-                    false,
-                );
+            let key = if class == Class::TimeIndex {
+                "timestamp_lookup_mismatches_time_index"
             } else {
-                report.add("timestamp_lookup_mismatches_offset_index", ts_bad, true);
-            }
+                "timestamp_lookup_mismatches_offset_index"
+            };
+            report.add(key, ts_bad, true);
             if bad + ts_bad > 0 {
                 report.note(format!("{what}: {:?}", &notes[..notes.len().min(3)]));
             }

@@ -168,8 +168,8 @@ fn r05_midlog_corruption_policy() -> TestResult {
                     }
                     match log.read(b.base, 1) {
                         Ok(r) if r.is_empty() => {
-                            // Known bug: see `r05_known_bug_damaged_length_reads_empty`.
-                            report.add("silent_empty_reads_known_bug", 1, false);
+                            // See `r05_damaged_length_is_an_error_not_an_empty_read`.
+                            report.add("silent_empty_reads", 1, true);
                         }
                         Ok(r) => {
                             let raw = read_first_raw(r.bytes());
@@ -348,8 +348,7 @@ fn r06_derived_state_damage() -> TestResult {
                             report.add("lookup_mismatches", bad, true);
                             report.note(format!("{what}: {notes:?}"));
                         }
-                        // Known bug: see `r06_known_bug_damaged_time_index_trusted`.
-                        report.add("timestamp_lookup_mismatches_known_bug", ts_bad, false);
+                        report.add("timestamp_lookup_mismatches", ts_bad, true);
                         let expect = Expect {
                             acked_survive: true,
                             intact: Some(o.attempted.len()),
@@ -583,8 +582,7 @@ fn r07_dir_layout_oddities() -> TestResult {
                             report.add("lookup_mismatches", bad, true);
                             report.note(format!("{what}: {notes:?}"));
                         }
-                        // Known bug: see `r06_known_bug_damaged_time_index_trusted`.
-                        report.add("timestamp_lookup_mismatches_known_bug", ts_bad, false);
+                        report.add("timestamp_lookup_mismatches", ts_bad, true);
                         let v = verify(
                             &log,
                             &o,
@@ -635,15 +633,13 @@ fn r07_dir_layout_oddities() -> TestResult {
     Ok(())
 }
 
-/// Known bug, found by R05: a flipped Length byte of a batch in a sealed segment makes the
-/// header walk of `find_batch` land inside the next batch, where garbage decodes as a header
-/// whose base offset lies past the log end; `read` then stops as if at the end and returns
-/// an empty result for an offset inside the log, instead of `Error::Corrupt`. A consumer at
-/// that offset sees "no data" forever (I4: corruption must surface as a typed error). The
-/// obvious check, "a batch found below the visible end cannot start past it", races with
-/// concurrent appends, so the fix needs care.
+/// Regression test for a bug R05 found: a flipped Length byte of a batch in a sealed
+/// segment made the header walk of `find_batch` land inside the next batch, and `read`
+/// returned an empty result for an offset inside the log instead of `Error::Corrupt`, so a
+/// consumer at that offset saw "no data" forever (I4: corruption must surface as a typed
+/// error).
 #[test]
-fn r05_known_bug_damaged_length_reads_empty() -> TestResult {
+fn r05_damaged_length_is_an_error_not_an_empty_read() -> TestResult {
     let root = scratch_dir()?;
     let dir = root.path().join("log");
     let (o, _) = closed_fixture(&dir, 0x0005_5EED, 30)?;
@@ -664,15 +660,12 @@ fn r05_known_bug_damaged_length_reads_empty() -> TestResult {
     Ok(())
 }
 
-/// Known bug, found by R01 and R06: after a clean shutdown, a `.timeindex` cut to nothing
-/// (or losing its last entries) passes Kafka's sanity check, and `load_clean` takes the
-/// segment's largest timestamp from its last entry. The segment then looks older than it
-/// is: `offset_for_timestamp` skips it (a wrong `None`), and time retention could delete it
-/// early. The obvious check (the tail's timestamps must not exceed the time index's last
-/// entry) also fires on healthy logs, because `truncate_to` resets the running maximum to
-/// the last remaining time-index entry: that imprecision needs fixing first.
+/// Regression test for a bug R01 and R06 found: after a clean shutdown, a `.timeindex`
+/// cut to nothing passed Kafka's sanity check, the segment looked older than it is, and
+/// `offset_for_timestamp` skipped it. An empty time index over batches with timestamps, or a
+/// last entry that does not match its batch, now makes open rebuild the segment's indexes.
 #[test]
-fn r06_known_bug_damaged_time_index_trusted() -> TestResult {
+fn r06_emptied_time_index_is_rebuilt() -> TestResult {
     let root = scratch_dir()?;
     let dir = root.path().join("log");
     let (o, records) = closed_fixture(&dir, 0x0006_5EED, 30)?;

@@ -10,7 +10,7 @@ use super::log::Log;
 use super::options::Isolation;
 use crate::error::{Corruption, Error, Result};
 use crate::io::Storage;
-use crate::record::{Batch, BatchRecords, RecordRef};
+use crate::record::{Batch, BatchRecords, RecordRef, NO_TIMESTAMP};
 use crate::segment::{BatchInfo, LogSegment};
 
 /// Batches read from a log, validated (framing and CRC), with compressed batches already
@@ -245,6 +245,23 @@ impl<S: Storage> Log<S> {
             if head.base_offset >= visible_end {
                 break;
             }
+            if head.base_offset > target
+                && head.magic == crate::record::MAGIC_V2
+                && !self.config.cleanup_policy.compact
+            {
+                // Without compaction the batch holding `target` starts at or before it; one
+                // starting after it means the walk went past damage (a baseOffset or Length
+                // outside the CRC): returning it would skip offsets that exist.
+                return Err(Error::corrupt(Corruption::Offsets {
+                    reason: format!(
+                        "the first batch found for offset {target} starts at {}",
+                        head.base_offset
+                    ),
+                })
+                .at_position(head.position)
+                .at_offset(target)
+                .at_path(segment.log_path()));
+            }
             let whole_first = result.spans.is_empty();
             let want = if whole_first {
                 budget.max(head.size as usize)
@@ -472,9 +489,25 @@ impl<S: Storage> Log<S> {
                 continue;
             }
             let seg_end = segment.size();
-            let hint = segment.time_index().lookup(timestamp);
+            // The entry with the largest timestamp *below* the target (Kafka takes `<=`):
+            // when records share a timestamp, an entry names the first batch that reached
+            // it, and starting below the target keeps a damaged entry that names a later
+            // batch with the same timestamp from skipping the first match.
+            let mut hint = segment.time_index().lookup(timestamp.saturating_sub(1));
+            // Indexes are advisory: a damaged entry could send the scan past its answer, so
+            // the entry used is checked against its batch, and the scan starts at the
+            // segment's start when it does not match.
+            // (-1, base) is the lookup's "no entry": nothing to check.
+            let no_entry = hint.timestamp == NO_TIMESTAMP && hint.offset == segment.base_offset();
+            if !no_entry && hint.offset >= start && !segment.time_entry_matches(hint, seg_end)? {
+                log::warn!(
+                    "{}: time index entry {hint:?} does not match its batch; scanning",
+                    segment.time_index().path().display()
+                );
+                hint.offset = segment.base_offset();
+            }
             let from = hint.offset.max(start);
-            // Through `find_batch`, which checks the offset index hit (indexes are advisory).
+            // Through `find_batch`, which checks the offset index hit.
             let mut position = segment
                 .find_batch(from, seg_end)?
                 .map_or(seg_end, |info| info.position);

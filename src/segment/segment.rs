@@ -397,29 +397,46 @@ impl<S: Storage> LogSegment<S> {
     /// [`Error::Corrupt`] if the file holds no valid batch on the way.
     pub fn find_batch(&self, target: i64, end: u64) -> Result<Option<BatchInfo>> {
         let hit = self.index_lookup(target);
-        let mut position = u64::from(hit.position);
+        let position = u64::from(hit.position);
+        if position == 0 {
+            return self.walk_to(target, end, 0, None);
+        }
         // The header the index entry points at, once checked: the walk starts with it
         // rather than reading it again.
-        let mut checked: Option<BatchInfo> = None;
-        if position != 0 {
-            match self.header_at(position, end) {
-                Ok(Some(info))
-                    if info.base_offset <= hit.offset && info.last_offset <= hit.offset =>
-                {
-                    checked = Some(info);
-                }
-                _ => {
-                    log::warn!(
-                        "{}: offset index entry {hit:?} does not point at a batch; scanning",
-                        self.index.path().display()
-                    );
-                    position = 0;
-                }
+        let checked = match self.header_at(position, end) {
+            Ok(Some(info)) if info.base_offset <= hit.offset && info.last_offset <= hit.offset => {
+                Some(info)
+            }
+            _ => None,
+        };
+        if checked.is_some() {
+            match self.walk_to(target, end, position, checked) {
+                // Damage past a plausible-looking entry (bytes inside a batch that happen to
+                // read as a header) shows up within a hop or two: walk again from the start.
+                Err(Error::Corrupt { .. }) => {}
+                found => return found,
             }
         }
+        log::warn!(
+            "{}: offset index entry {hit:?} does not lead to a batch; scanning",
+            self.index.path().display()
+        );
+        self.walk_to(target, end, 0, None)
+    }
+
+    /// Walks batch headers from `position` (whose header is `first`, if already read) to
+    /// the first batch whose last offset is `>= target`, checking each against the one
+    /// before it.
+    fn walk_to(
+        &self,
+        target: i64,
+        end: u64,
+        mut position: u64,
+        mut first: Option<BatchInfo>,
+    ) -> Result<Option<BatchInfo>> {
         let mut prev: Option<BatchInfo> = None;
         loop {
-            let info = match checked.take() {
+            let info = match first.take() {
                 Some(info) => info,
                 None => match self.header_at(position, end)? {
                     Some(info) => info,
@@ -557,7 +574,11 @@ impl<S: Storage> LogSegment<S> {
         let mut position = start;
         let mut next = self.base_offset;
         let mut bytes_since = 0u64;
+        // The largest MaxTimestamp of the batches walked: none may exceed the time index's
+        // last entry, which holds the segment's max.
+        let mut tail_max = -1i64;
         while let Some(info) = self.header_at(position, size)? {
+            tail_max = tail_max.max(info.max_timestamp);
             // The first batch of the file starts at the base; every later one where the batch
             // before ends (gaps only after compaction); a damaged header must not set the end.
             let checked = position != start || start == 0;
@@ -593,6 +614,17 @@ impl<S: Storage> LogSegment<S> {
             .store(bytes_since, Ordering::Relaxed);
         match self.time_index.last_entry() {
             Some(last) => {
+                // The last entry becomes the segment's max timestamp, which decides whether
+                // timestamp lookups and time retention look at this segment at all; Kafka's
+                // sanity check passes most damage to it. A time-index entry names the batch
+                // that set a new max (its offset lies in that batch, whose MaxTimestamp is
+                // the entry's timestamp): one header read checks that.
+                if last.timestamp < tail_max || !self.time_entry_matches(last, size)? {
+                    return Err(Error::corrupt(Corruption::Invalid {
+                        reason: "the time index's last entry does not match its batch",
+                    })
+                    .at_path(self.time_index.path()));
+                }
                 self.max_timestamp.store(last.timestamp, Ordering::Release);
                 self.offset_of_max_timestamp
                     .store(last.offset, Ordering::Release);
@@ -600,10 +632,11 @@ impl<S: Storage> LogSegment<S> {
             // A sealed segment with timestamps always ends its time index with its max
             // timestamp, so an empty one over batches that carry timestamps is damaged:
             // recover the segment. (Batches without timestamps, -1, leave it empty.)
-            None if size > 0
-                && self
-                    .header_at(0, size)?
-                    .is_some_and(|first| first.max_timestamp >= 0) =>
+            None if tail_max >= 0
+                || (size > 0
+                    && self
+                        .header_at(0, size)?
+                        .is_some_and(|first| first.max_timestamp >= 0)) =>
             {
                 return Err(Error::corrupt(Corruption::Invalid {
                     reason: "time index is empty but the segment holds batches",
@@ -622,6 +655,18 @@ impl<S: Storage> LogSegment<S> {
             }
         }
         Ok(())
+    }
+
+    /// Whether the time-index entry `entry` agrees with the log below `end`: the batch
+    /// holding its offset has its timestamp as MaxTimestamp. Every entry is written that way
+    /// (the running max and the batch that set it), so a mismatch is damage.
+    ///
+    /// # Errors
+    /// I/O errors, and [`Error::Corrupt`] if the walk to that batch finds damage.
+    pub fn time_entry_matches(&self, entry: TimeIndexEntry, end: u64) -> Result<bool> {
+        Ok(self.find_batch(entry.offset, end)?.is_some_and(|info| {
+            info.base_offset <= entry.offset && info.max_timestamp == entry.timestamp
+        }))
     }
 
     /// Cuts the segment so that it ends before the batch containing `offset` (Kafka's
