@@ -383,16 +383,13 @@ fn r15_fsync_fail_then_succeed() -> TestResult {
     Ok(())
 }
 
-/// Known bug, found by R08 (variant (b)) and R15 (variant (f)): after power loss, a segment
-/// whose unsynced tail was lost is followed by the next segment, whose own unsynced data
-/// survived. Recovery scans both (they lie past the recovery point), finds each valid, and
-/// keeps both: the offsets of the lost tail become a hole, and a reader at the first lost
-/// offset skips silently to the next segment (I2 "prefix, no holes"; Jepsen's poll-skip).
-/// The fix needs a design decision: a gap between segments past the recovery point is a
-/// torn tail in a log that was never compacted, but a legitimate gap in one Kafka's cleaner
-/// compacted, and the log does not know which it is (no `cleanup.policy` in `LogConfig`).
+/// Regression test for a bug R08 (variant (b)) and R15 (variant (f)) found: after power
+/// loss, a segment whose unsynced tail was lost was followed by the next segment, whose own
+/// unsynced data survived, and recovery kept both: the lost offsets became a hole a reader
+/// skipped silently (I2 "prefix, no holes"). A log that is never compacted now treats a gap
+/// between segments past the recovery point as a torn tail and cuts there.
 #[test]
-fn r08_known_bug_no_hole_after_a_torn_segment() -> TestResult {
+fn r08_no_hole_after_a_torn_segment() -> TestResult {
     let dir = part_dir();
     let sim = SimFs::new();
     sim.create_dir_all(&dir)?;

@@ -286,8 +286,7 @@ fn r01_torn_tail_every_byte() -> TestResult {
                             report.add("lookup_mismatches", bad, true);
                             report.note(format!("{what}: {notes:?}"));
                         }
-                        // Known bug: see `r06_known_bug_damaged_time_index_trusted`.
-                        report.add("timestamp_lookup_mismatches_known_bug", ts_bad, false);
+                        report.add("timestamp_lookup_mismatches", ts_bad, true);
                     }
                     Some(Err(e)) => {
                         report.add("open_failures", 1, true);
@@ -483,13 +482,11 @@ fn r03_bitflip_exhaustive_tail() -> TestResult {
                     &what,
                     &mut times,
                 );
-                // Two header fields lie outside the CRC and are accepted when a flip keeps
-                // them plausible: the baseOffset moved forward (a known bug, see
-                // `r03_known_bug_base_offset_flip_is_returned`) and the partition leader
-                // epoch (stamped by the log itself; the records are unchanged). Both are
-                // counted apart so that every other flip stays enforced.
+                // One header field lies outside the CRC and is kept when a flip leaves it
+                // plausible: the partition leader epoch (stamped by the log itself; the
+                // records are unchanged). It is counted apart so that every other flip stays
+                // enforced, the baseOffset's included (see `r03_base_offset_flip_is_cut`).
                 let bucket = match byte - pos {
-                    0..8 => Some("base_offset_flips_accepted_known_bug"),
                     12..16 => Some("leader_epoch_flips_kept"),
                     _ => None,
                 };
@@ -510,14 +507,13 @@ fn r03_bitflip_exhaustive_tail() -> TestResult {
     Ok(())
 }
 
-/// Known bug, found by R03: a bit flip in the baseOffset of a batch past the recovery point
-/// (outside the CRC) that moves it forward, within the segment's 32-bit offset range, is
-/// accepted: recovery allows a gap before a batch (as compaction leaves), so the batch is
-/// returned with every record at a wrong offset, and the log end jumps. RELIABILITY.md
-/// section 3.3 asks for `baseOffset == previous last offset + 1` in logs never compacted;
-/// the log cannot apply that rule until it knows whether it was compacted.
+/// Regression test for a bug R03 found: a bit flip in the baseOffset of a batch past the
+/// recovery point (outside the CRC) that moved it forward was accepted, and the batch was
+/// returned with every record at a wrong offset. A log that is never compacted now holds v2
+/// batches to `baseOffset == previous last offset + 1` (RELIABILITY.md section 3.3), so the
+/// flipped batch is cut as a torn tail.
 #[test]
-fn r03_known_bug_base_offset_flip_is_returned() -> TestResult {
+fn r03_base_offset_flip_is_cut() -> TestResult {
     let root = scratch_dir()?;
     let dir = root.path().join("log");
     let o = build_fixture(&dir, 3, 4, false)?;

@@ -96,7 +96,7 @@ impl Report {
         self.inconsistent_offsets += v.inconsistent;
         self.bytes_dropped_beyond_damage += v.dropped_beyond;
         if v.holes > 0 {
-            self.add("offset_holes_known_bug", v.holes, false);
+            self.add("offset_holes", v.holes, true);
         }
         if v.trailing_gap > 0 {
             self.add("trailing_offset_gaps", v.trailing_gap, false);
@@ -475,11 +475,6 @@ pub struct Verdict {
     pub notes: Vec<String>,
 }
 
-/// Recovery keeps a segment that follows a torn one, leaving a hole in the offsets (I2).
-/// Counted as `offset_holes_known_bug` instead of failing, until it is fixed; the ignored
-/// test `r08_known_bug_no_hole_after_a_torn_segment` reproduces it.
-pub const HOLES_ARE_KNOWN: bool = true;
-
 /// How strictly to check.
 #[derive(Debug, Clone, Copy)]
 pub struct Expect {
@@ -514,12 +509,9 @@ pub fn verify<S: Storage>(log: &Log<S>, o: &Oracle, expect: Expect) -> Verdict {
             Some(i) if same_batch(raw, &o.attempted[i].bytes, base) => {
                 if let Some(p) = prev_idx {
                     if i != p + 1 {
-                        // Known bug (see `r08_known_bug_no_hole_after_a_torn_segment`):
-                        // counted apart so that the other invariants stay enforced.
+                        // A hole in the offsets (I2; see `r08_no_hole_after_a_torn_segment`).
                         v.holes += 1;
-                        if !HOLES_ARE_KNOWN {
-                            v.inconsistent += 1;
-                        }
+                        v.inconsistent += 1;
                         v.notes.push(format!("hole: batch {i} follows batch {p}"));
                     }
                 }
