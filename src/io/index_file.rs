@@ -8,13 +8,17 @@
 //!
 //! # Valid entries on open
 //! Kafka reads the whole file as entries; a preallocated file left by a crash then holds a
-//! zero-filled tail. tidelog counts the entries **before the first all-zero slot**. An all-zero
-//! slot is never a real entry past the first (offsets, and time-index timestamps, strictly
-//! increase from a non-negative start), and as the first it carries nothing a lookup needs (it
-//! equals the lookup's fallback), so the rule never loses information. Everything after the
-//! first zero slot is ignored and cut on the first write. What remains is checked by the
-//! caller against the log and rebuilt if inconsistent; truncation zeroes the slots it drops so
-//! that the rule keeps holding after a crash.
+//! zero-filled tail. tidelog counts the entries **before the first all-zero slot after slot
+//! 0**. An all-zero slot is never a real entry past the first (offsets, and time-index
+//! timestamps, strictly increase from a non-negative start), but the first can be one: a
+//! time-index entry for timestamp 0 at the base offset, or an offset-index entry for a
+//! one-record batch at position 0. Slot 0 counts when entries follow it, or when the file
+//! holds exactly one slot (trimmed, as every sealed or cleanly closed index is); alone at
+//! the head of a preallocated file it is taken as no entry, which loses nothing a lookup
+//! needs (it equals the lookup's fallback). Everything after the first zero slot is ignored
+//! and cut on the first write. What remains is checked by the caller against the log and
+//! rebuilt if inconsistent; truncation zeroes the slots it drops so that the rule keeps
+//! holding after a crash.
 //!
 //! # Concurrency
 //! One writer, any number of readers. Readers hold a read lock while they search the entries;
@@ -157,7 +161,7 @@ impl<S: Storage, const N: usize> IndexFile<S, N> {
         } else {
             // Reading a hole through a mapping is safe; stores wait for `prepare_write`.
             let map = storage.map_mut(&file, file_len)?;
-            let entries = count_valid::<N>(&map);
+            let entries = count_valid::<N>(&map, file_len);
             (Backing::Mapped(map), entries)
         };
         let max_entries = max_entries::<N>(max_bytes);
@@ -462,16 +466,39 @@ pub fn partition_point<const N: usize>(
     lo
 }
 
-/// The number of entries before the first all-zero slot (the rule of the module docs).
-pub fn count_valid<const N: usize>(bytes: &[u8]) -> usize {
+/// The number of valid entries at the start of `bytes`, the first `bytes.len()` bytes of a
+/// file of `file_len` bytes (the rule of the module docs): those before the first all-zero
+/// slot, where slot 0 may itself be an all-zero entry when more entries follow it or the
+/// file holds exactly that one entry (a trimmed file).
+pub fn count_valid<const N: usize>(bytes: &[u8], file_len: u64) -> usize {
     let (slots, _) = bytes.as_chunks::<N>();
-    slots
-        .iter()
-        .position(|slot| slot.iter().all(|&b| b == 0))
-        .unwrap_or(slots.len())
+    match slots.first() {
+        Some(first) if is_zero(first) => {
+            let n = first_zero_slot(slots, 1);
+            if n > 1 || file_len == N as u64 {
+                n
+            } else {
+                0
+            }
+        }
+        _ => first_zero_slot(slots, 0),
+    }
 }
 
-/// Reads the valid entries of a file with positional reads, stopping at the first zero slot.
+fn is_zero<const N: usize>(slot: &[u8; N]) -> bool {
+    slot.iter().all(|&b| b == 0)
+}
+
+/// The index of the first all-zero slot at or after `from`, or `slots.len()`.
+fn first_zero_slot<const N: usize>(slots: &[[u8; N]], from: usize) -> usize {
+    slots
+        .get(from..)
+        .and_then(|rest| rest.iter().position(is_zero))
+        .map_or(slots.len(), |p| p + from)
+}
+
+/// Reads the valid entries of a file with positional reads, stopping at the first zero slot
+/// (slot 0 excepted, as in [`count_valid`]).
 fn load_valid<F: StorageFile, const N: usize>(file: &F, file_len: u64) -> Result<Vec<u8>> {
     let whole = usize::try_from(file_len / N as u64).unwrap_or(usize::MAX / N) * N;
     let chunk = (LOAD_CHUNK / N).max(1) * N;
@@ -481,11 +508,16 @@ fn load_valid<F: StorageFile, const N: usize>(file: &F, file_len: u64) -> Result
         let want = chunk.min(whole - start);
         bytes.resize(start + want, 0);
         let read = file.read_at(&mut bytes[start..], start as u64)?;
-        let valid = count_valid::<N>(&bytes[start..start + read]);
-        bytes.truncate(start + valid * N);
-        if valid * N < want {
+        bytes.truncate(start + read / N * N);
+        let (slots, _) = bytes.as_chunks::<N>();
+        let from = (start / N).max(1);
+        let valid = first_zero_slot(slots, from);
+        if valid < slots.len() || read < want {
+            bytes.truncate(valid * N);
             break;
         }
     }
+    let entries = count_valid::<N>(&bytes, file_len);
+    bytes.truncate(entries * N);
     Ok(bytes)
 }

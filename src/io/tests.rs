@@ -232,8 +232,51 @@ fn count_valid_rule() {
     assert_eq!(count_valid_of(&bytes[..15]), 1);
 }
 
+#[test]
+fn count_valid_keeps_an_all_zero_first_entry() {
+    // (timestamp 0, relative offset 0) is a real first time-index entry: all zero bytes.
+    let mut bytes = vec![0u8; 8 * 5];
+    bytes[15] = 2;
+    bytes[23] = 3;
+    assert_eq!(
+        count_valid_of(&bytes),
+        3,
+        "a zero slot 0 followed by entries"
+    );
+    // Alone: an entry if the file was trimmed to it, nothing in a preallocated file.
+    assert_eq!(index_file::count_valid::<8>(&bytes[..8], 8), 1);
+    assert_eq!(index_file::count_valid::<8>(&bytes[..8], 4096), 0);
+}
+
+#[test]
+fn a_trimmed_index_of_one_zero_entry_loads_both_ways() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+    let path = dir.path().join("00000000000000000000.timeindex");
+    let write =
+        |bytes: &[u8]| std::fs::write(&path, bytes).map_err(|e| Error::io("write", &path, e));
+    write(&[0u8; 8])?;
+    for access in [IndexAccess::ReadOnly, IndexAccess::ReadWrite] {
+        assert_eq!(
+            File8::open(&StdFs, &path, 10 << 20, access)?.len(),
+            1,
+            "{access:?}"
+        );
+    }
+    let mut bytes = vec![0u8; 8 * 3];
+    bytes[15] = 1;
+    write(&bytes)?;
+    for access in [IndexAccess::ReadOnly, IndexAccess::ReadWrite] {
+        assert_eq!(
+            File8::open(&StdFs, &path, 10 << 20, access)?.len(),
+            2,
+            "{access:?}"
+        );
+    }
+    Ok(())
+}
+
 fn count_valid_of(bytes: &[u8]) -> usize {
-    index_file::count_valid::<8>(bytes)
+    index_file::count_valid::<8>(bytes, 4096)
 }
 
 #[test]
