@@ -42,9 +42,19 @@ pub struct LogConfig {
     /// file is removed right after the rename.
     pub file_delete_delay_ms: u64,
     /// Kafka `cleanup.policy`. Default: delete. Besides choosing retention or compaction, it
-    /// tells recovery whether offset gaps can be legitimate: a log that was never compacted
-    /// has none, so a gap there is lost or damaged data.
+    /// tells recovery and reads whether offset gaps can be legitimate: a log that was never
+    /// compacted has none, so a gap there is lost or damaged data (see
+    /// [`allow_offset_gaps`](Self::allow_offset_gaps)).
     pub cleanup_policy: CleanupPolicy,
+    /// The log may hold offset gaps whatever its `cleanup.policy` says (no Kafka
+    /// equivalent: it records what the log's owner knows of its history). Set it for a log
+    /// that was compacted once (its policy changed since) or whose history is unknown, such
+    /// as a partition of a Kafka broker's directory: Kafka's cleaner, or a follower fetching
+    /// from a compacted leader, leaves gaps that a log held to contiguous offsets would take
+    /// for damage. A [`Store`](crate::store::Store) sets it for topics it found in a Kafka
+    /// directory. Default: false, so that a gap in a log tidelog wrote (a segment torn by
+    /// power loss, a damaged baseOffset) is caught rather than read past.
+    pub allow_offset_gaps: bool,
     /// The largest records section a batch may decompress to (no Kafka equivalent): a
     /// guard against memory exhaustion by hostile batches. Default: 128 MiB.
     pub max_decompressed_bytes: usize,
@@ -66,6 +76,7 @@ impl Default for LogConfig {
             file_delete_delay_ms: 0,
             max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
             cleanup_policy: CleanupPolicy::DELETE,
+            allow_offset_gaps: false,
         }
     }
 }
@@ -79,6 +90,12 @@ fn invalid(key: &'static str, value: impl ToString, reason: &str) -> Error {
 }
 
 impl LogConfig {
+    /// True if batches must follow each other without offset gaps: the log is not
+    /// compacted and no gaps are allowed.
+    pub fn contiguous_offsets(&self) -> bool {
+        !self.cleanup_policy.compact && !self.allow_offset_gaps
+    }
+
     /// Checks every value's range.
     ///
     /// # Errors
