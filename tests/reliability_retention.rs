@@ -4,8 +4,10 @@
 //! The model knows every batch (offsets, bytes, newest timestamp) and, before each pass,
 //! the log's segment boundaries; from those alone it computes which segments Kafka's rule
 //! deletes (oldest first: newest record older than `retention.ms`, then while the log minus
-//! the segment is still at least `retention.bytes`; never the active segment). The log must
-//! delete exactly those: whole segments, a prefix, the log start only rising; reads below
+//! the segment is still at least `retention.bytes`; the active segment too once it holds
+//! data, after a roll that leaves the log an empty segment at its end, never an empty active
+//! segment). The log must delete exactly those: whole segments, a prefix (or all of them and
+//! one fresh segment at the old end), the log start only rising; reads below
 //! the start fail with `Error::OffsetOutOfRange`; every batch from the start on reads back
 //! byte for byte. Prints one JSON line of counts.
 //!
@@ -63,6 +65,8 @@ struct Totals {
     cases: u64,
     passes: u64,
     segments_deleted: u64,
+    /// Passes that deleted every segment, the active one after a roll.
+    active_deleted: u64,
     reads_below_start: u64,
 }
 
@@ -101,7 +105,11 @@ fn model_deletes(p: &Params, batches: &[Batch], bases: &[i64], start: i64, now: 
         batches.iter().filter(move |b| b.base >= lo && b.base < hi)
     };
     let size = |k: usize| seg(k).map(|b| b.bytes.len() as u64).sum::<u64>();
-    let deletable = bases.len().saturating_sub(1);
+    // Kafka's rule: the active segment counts once it holds data (the log rolls first).
+    let deletable = match bases.len().checked_sub(1) {
+        Some(last) if size(last) > 0 => bases.len(),
+        _ => bases.len().saturating_sub(1),
+    };
     let mut n = 0;
     if p.retention_ms >= 0 {
         while n < deletable {
@@ -120,7 +128,7 @@ fn model_deletes(p: &Params, batches: &[Batch], bases: &[i64], start: i64, now: 
             n += 1;
         }
     }
-    while n < deletable && bases[n + 1] <= start {
+    while n + 1 < bases.len() && bases[n + 1] <= start {
         n += 1;
     }
     n
@@ -187,19 +195,27 @@ fn run(p: &Params, ops: &[Op]) -> Result<(), TestCaseError> {
                 let want = model_deletes(p, &batches, &before, start, now);
                 let report = log.apply_retention().map_err(fail)?;
                 let after = log.segment_base_offsets();
-                prop_assert!(!after.is_empty(), "the active segment was deleted");
-                prop_assert_eq!(
-                    &after[..],
-                    &before[before.len() - after.len()..],
-                    "retention must delete a prefix of whole segments"
-                );
-                prop_assert_eq!(
-                    before.len() - after.len(),
-                    want,
-                    "segments deleted at now={} (bases before {:?})",
-                    now,
-                    before
-                );
+                prop_assert!(!after.is_empty(), "the log was left without a segment");
+                if want == before.len() {
+                    // Every segment went, the active one after a roll to the log end.
+                    let end = batches.last().map_or(0, |b| b.next);
+                    prop_assert_eq!(&after[..], &[end][..], "all deleted at now={}", now);
+                    appended_since_roll = false;
+                    totals.active_deleted += 1;
+                } else {
+                    prop_assert_eq!(
+                        &after[..],
+                        &before[before.len() - after.len()..],
+                        "retention must delete a prefix of whole segments"
+                    );
+                    prop_assert_eq!(
+                        before.len() - after.len(),
+                        want,
+                        "segments deleted at now={} (bases before {:?})",
+                        now,
+                        before
+                    );
+                }
                 prop_assert_eq!(report.segments_deleted as usize, want);
                 totals.segments_deleted += want as u64;
                 let new_start = log.log_start_offset();
@@ -243,6 +259,7 @@ fn run(p: &Params, ops: &[Op]) -> Result<(), TestCaseError> {
         t.cases += totals.cases;
         t.passes += totals.passes;
         t.segments_deleted += totals.segments_deleted;
+        t.active_deleted += totals.active_deleted;
         t.reads_below_start += totals.reads_below_start;
     });
     Ok(())
@@ -293,6 +310,7 @@ fn r24_retention_props() {
         report.trials = t.cases;
         report.add("retention_passes", t.passes, false);
         report.add("segments_deleted", t.segments_deleted, false);
+        report.add("active_segments_deleted", t.active_deleted, false);
         report.add("reads_below_start_refused", t.reads_below_start, false);
     });
     if let Err(e) = result {

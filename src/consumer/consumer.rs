@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use super::consumer_record::PollBytes;
@@ -14,12 +13,8 @@ use super::{
     ConsumerConfig, ConsumerRecord, OffsetAndMetadata, OffsetReset, PolledRecords, TopicPartition,
 };
 use crate::error::{Error, Result};
-use crate::log::{AppendSignal, Isolation};
+use crate::log::AppendSignal;
 use crate::store::Store;
-
-/// The longest one wait lasts under [`Isolation::Durable`], whose flushes wake no one: newly
-/// durable data is seen within this much.
-const WAIT_SLICE: Duration = Duration::from_millis(5);
 
 /// The most one read of a partition takes (`max.partition.fetch.bytes` and
 /// `fetch.max.bytes` may lower it): a few polls' worth of records at typical sizes, small
@@ -221,8 +216,15 @@ impl Consumer {
     /// new position.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a partition not assigned; read errors.
+    /// [`Error::InvalidArgument`] for a negative timestamp (as Kafka's `offsetsForTimes`; use
+    /// [`seek_to_beginning`](Self::seek_to_beginning) or [`seek_to_end`](Self::seek_to_end))
+    /// or a partition not assigned; read errors.
     pub fn seek_to_timestamp(&mut self, tp: &TopicPartition, timestamp: i64) -> Result<i64> {
+        if timestamp < 0 {
+            return Err(Error::InvalidArgument(format!(
+                "the target time {timestamp} for {tp} is negative"
+            )));
+        }
         let isolation = self.config.isolation;
         let state = self.state(tp)?;
         let offset = match state.log.offset_for_timestamp(timestamp)? {
@@ -536,17 +538,14 @@ impl Consumer {
             return Err(Error::Closed);
         }
         let wait = remaining.min(MAX_WAIT);
-        if isolation == Isolation::Appended {
-            if self.partitions.len() == 1 {
-                state.log.wait_for(state.fetch_offset(), wait);
-            } else {
-                // Any partition's append (of this store) moves the signal.
-                self.signal.wait_past(seen, wait);
-            }
-            return Ok(());
+        if self.partitions.len() == 1 {
+            state
+                .log
+                .wait_for_with(state.fetch_offset(), wait, isolation);
+        } else {
+            // Any partition's append or flush (of this store) moves the signal.
+            self.signal.wait_past(seen, wait);
         }
-        // Flushes wake no one: look again in a while.
-        thread::sleep(remaining.min(WAIT_SLICE));
         Ok(())
     }
 

@@ -260,8 +260,9 @@ impl<S: Storage> Log<S> {
         let size = active.size();
         let full =
             size > 0 && size.saturating_add(u64::from(header.size)) > self.config.segment_bytes;
-        let old = size > 0
-            && now.saturating_sub(active.rolling_timestamp()) > self.config.segment_ms as i64;
+        // `segment.ms` past i64::MAX means never (a plain cast would make it -1: always).
+        let segment_ms = i64::try_from(self.config.segment_ms).unwrap_or(i64::MAX);
+        let old = size > 0 && now.saturating_sub(active.rolling_timestamp()) > segment_ms;
         let overflow = header.last_offset - active.base_offset() > i64::from(i32::MAX);
         if full || old || overflow || active.indexes_full() {
             self.roll_to(header.base_offset, now)?;
@@ -344,7 +345,10 @@ impl<S: Storage> Log<S> {
                 return Err(e);
             }
         }
-        self.durable_offset.fetch_max(end, Ordering::AcqRel);
+        if self.durable_offset.fetch_max(end, Ordering::AcqRel) < end {
+            // Readers that see only durable data wait for this.
+            self.wake_waiters();
+        }
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use super::leader_epoch::LeaderEpochCache;
-use super::options::{CloseState, RecoveryReport};
+use super::options::{CloseState, Isolation, RecoveryReport};
 use super::signal::AppendSignal;
 use crate::checkpoint::{LeaderEpochCheckpoint, LEADER_EPOCH_CHECKPOINT_FILE};
 use crate::config::{Clock, LogConfig};
@@ -16,6 +16,10 @@ use crate::error::{Error, Result};
 use crate::io::{StdFs, Storage};
 use crate::record::{BatchBuilder, BatchOptions};
 use crate::segment::{LogSegment, SegmentConfig};
+
+/// How often a read that failed while a truncation ran is tried again. Each retry waits
+/// for the truncation to end, so one suffices unless truncations keep coming.
+const MAX_TRUNCATION_RETRIES: u32 = 4;
 
 /// The segments of a log, oldest first. Readers take the `Arc` and keep reading from it
 /// while the writer publishes a new list (roll, retention, truncation).
@@ -53,6 +57,12 @@ pub struct Log<S: Storage = StdFs> {
     /// Raised by every [`publish_segments`](Self::publish_segments), so the writer can keep
     /// the active segment at hand and re-read it only when the list changed.
     pub(crate) segments_gen: AtomicU64,
+    /// Raised when a truncation starts and again when it ends (odd while one is under way):
+    /// a read that fails while it was odd or moved met the cut half done, waits on
+    /// `cutting`, and reads again.
+    pub(crate) truncations: AtomicU64,
+    /// Held by a truncation while it cuts.
+    pub(crate) cutting: Mutex<()>,
     pub(crate) writer: Mutex<Writer<S>>,
     /// Serialises flushes; never held while taking `writer`.
     pub(crate) flush_lock: Mutex<()>,
@@ -267,7 +277,7 @@ impl<S: Storage> Log<S> {
         SegmentConfig {
             index_bytes: config.segment_index_bytes,
             index_interval_bytes: config.index_interval_bytes,
-            contiguous: !config.cleanup_policy.compact,
+            contiguous: config.contiguous_offsets(),
         }
     }
 
@@ -342,11 +352,25 @@ impl<S: Storage> Log<S> {
     /// A read-only log polls instead: it [`refresh`](Self::refresh)es every few
     /// milliseconds until then (at least once, even with a zero timeout).
     pub fn wait_for(&self, offset: i64, timeout: Duration) -> bool {
+        self.wait_for_with(offset, timeout, Isolation::Appended)
+    }
+
+    /// As [`wait_for`](Self::wait_for), for a reader that sees only what `isolation` lets it
+    /// see: with [`Isolation::Durable`] it waits for a flush to cover `offset`, not just for
+    /// an append to reach it.
+    pub fn wait_for_with(&self, offset: i64, timeout: Duration, isolation: Isolation) -> bool {
+        let visible_end = || match isolation {
+            Isolation::Appended => self.end_offset(),
+            Isolation::Durable => self.durable_offset().min(self.end_offset()),
+        };
         let deadline = Instant::now() + timeout;
-        if self.end_offset() > offset {
+        if visible_end() > offset {
             return true;
         }
         if self.read_only {
+            // A read-only log polls for growth; the writer's flushes reach it only through
+            // the recovery-point checkpoint, so a durable reader may wake before its data
+            // is readable and wait again.
             return self.poll_for(offset, deadline);
         }
         self.waiters.fetch_add(1, Ordering::SeqCst);
@@ -354,13 +378,13 @@ impl<S: Storage> Log<S> {
         std::sync::atomic::fence(Ordering::SeqCst);
         let mut guard = self.wake.0.lock();
         let ready = loop {
-            if self.end_offset() > offset {
+            if visible_end() > offset {
                 break true;
             }
             if self.closed.load(Ordering::Acquire)
                 || self.wake.1.wait_until(&mut guard, deadline).timed_out()
             {
-                break self.end_offset() > offset;
+                break visible_end() > offset;
             }
         };
         drop(guard);
@@ -368,20 +392,46 @@ impl<S: Storage> Log<S> {
         ready
     }
 
+    /// Runs `read`, again if it failed because it met a truncation in progress (see
+    /// `truncations`): the truncation hid its range before cutting, so reading again once it
+    /// is over sees the log as it is after it.
+    pub(crate) fn retry_on_truncation<T>(&self, mut read: impl FnMut() -> Result<T>) -> Result<T> {
+        let mut retries = 0;
+        loop {
+            let before = self.truncations.load(Ordering::Acquire);
+            let result = read();
+            if result.is_err()
+                && retries < MAX_TRUNCATION_RETRIES
+                && (before % 2 == 1 || self.truncations.load(Ordering::Acquire) != before)
+            {
+                retries += 1;
+                drop(self.cutting.lock());
+                continue;
+            }
+            return result;
+        }
+    }
+
     /// Closes the log cleanly: seals the active segment (final time-index entry, indexes
     /// trimmed), fsyncs everything, and returns the state the owner checkpoints. The next
     /// open with `clean_shutdown` scans nothing. Blocked [`wait_for`](Self::wait_for) calls
-    /// return. Dropping a log without closing it is a crash as far as recovery is concerned.
+    /// return, whether or not the close succeeds. Dropping a log without closing it is a
+    /// crash as far as recovery is concerned.
     ///
     /// # Errors
-    /// I/O errors (the log is then poisoned), [`Error::Poisoned`] if it was already.
+    /// I/O errors (the log is then poisoned), [`Error::Poisoned`] if it was already (the log
+    /// is closed all the same: it takes no more work), [`Error::Closed`] if it was closed.
     pub fn close(&self) -> Result<CloseState> {
         let writer = self.writer.lock();
-        self.check_writable()?;
-        if let Some(active) = self.segments().last() {
-            active.seal().map_err(|e| self.poison(e))?;
+        let result = self.check_writable().and_then(|()| {
+            if let Some(active) = self.segments().last() {
+                active.seal().map_err(|e| self.poison(e))?;
+            }
+            self.flush_all().map_err(|e| self.poison(e))
+        });
+        if self.read_only || matches!(result, Err(Error::Closed)) {
+            return result.map(|()| self.close_state());
         }
-        self.flush_all().map_err(|e| self.poison(e))?;
         self.closed.store(true, Ordering::Release);
         drop(writer);
         {
@@ -391,9 +441,13 @@ impl<S: Storage> Log<S> {
         if let Some(signal) = self.signal.get() {
             signal.notify();
         }
-        Ok(CloseState {
+        result.map(|()| self.close_state())
+    }
+
+    fn close_state(&self) -> CloseState {
+        CloseState {
             recovery_point: self.durable_offset(),
             log_start_offset: self.log_start_offset(),
-        })
+        }
     }
 }

@@ -31,8 +31,10 @@ pub use options::{
     AppendInfo, AppendOptions, CloseState, Durability, Isolation, LogOpenOptions, RecoveryCut,
     RecoveryReport, RetentionReport, Validation,
 };
-pub use read::{ReadRecords, ReadResult};
+pub use read::{ReadRecords, ReadResult, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP};
 pub use signal::AppendSignal;
 
+#[cfg(test)]
+mod regression_tests;
 #[cfg(test)]
 mod tests;

@@ -181,6 +181,9 @@ pub struct RecoveryReport {
     pub files_removed: u32,
     /// The recovery point handed in was past the log's end and was lowered (KAFKA-10101).
     pub recovery_point_clamped: bool,
+    /// The `leader-epoch-checkpoint` was missing, unreadable or out of line with the batches,
+    /// and the epoch cache was rebuilt from the batch headers.
+    pub epochs_rebuilt: bool,
 }
 
 /// What one retention pass deleted.

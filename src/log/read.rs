@@ -13,6 +13,16 @@ use crate::io::Storage;
 use crate::record::{Batch, BatchRecords, RecordRef, NO_TIMESTAMP};
 use crate::segment::{BatchInfo, LogSegment};
 
+/// Kafka's `ListOffsetsRequest.LATEST_TIMESTAMP`: ask
+/// [`Log::offset_for_timestamp`] for the log end offset.
+pub const LATEST_TIMESTAMP: i64 = -1;
+/// Kafka's `ListOffsetsRequest.EARLIEST_TIMESTAMP`: ask [`Log::offset_for_timestamp`] for
+/// the log start offset.
+pub const EARLIEST_TIMESTAMP: i64 = -2;
+/// Kafka's `ListOffsetsRequest.MAX_TIMESTAMP`: ask [`Log::offset_for_timestamp`] for the
+/// first record holding the largest timestamp in the log.
+pub const MAX_TIMESTAMP: i64 = -3;
+
 /// Batches read from a log, validated (framing and CRC), with compressed batches already
 /// decompressed: its records borrow from the result's own buffers, with no allocation per
 /// record or batch.
@@ -204,19 +214,21 @@ impl<S: Storage> Log<S> {
         isolation: Isolation,
         out: &mut ReadResult,
     ) -> Result<()> {
-        out.len = 0;
-        out.decoded.clear();
-        out.spans.clear();
-        out.start_offset = offset;
-        out.next_offset = offset;
-        let filled = self.fill(offset, max_bytes, isolation, out);
-        if filled.is_err() {
+        self.retry_on_truncation(|| {
             out.len = 0;
             out.decoded.clear();
             out.spans.clear();
+            out.start_offset = offset;
             out.next_offset = offset;
-        }
-        filled
+            let filled = self.fill(offset, max_bytes, isolation, out);
+            if filled.is_err() {
+                out.len = 0;
+                out.decoded.clear();
+                out.spans.clear();
+                out.next_offset = offset;
+            }
+            filled
+        })
     }
 
     fn fill(
@@ -247,7 +259,7 @@ impl<S: Storage> Log<S> {
             }
             if head.base_offset > target
                 && head.magic == crate::record::MAGIC_V2
-                && !self.config.cleanup_policy.compact
+                && self.config.contiguous_offsets()
             {
                 // Without compaction the batch holding `target` starts at or before it; one
                 // starting after it means the walk went past damage (a baseOffset or Length
@@ -270,7 +282,7 @@ impl<S: Storage> Log<S> {
             } else {
                 budget
             };
-            let read_end = seg_end.min(head.position + want as u64);
+            let read_end = seg_end.min(head.position.saturating_add(want as u64));
             let used =
                 self.read_segment_range(segment, head.position, read_end, visible_end, result)?;
             budget = budget.saturating_sub(used);
@@ -279,17 +291,20 @@ impl<S: Storage> Log<S> {
             }
         }
         if result.spans.is_empty()
-            && !self.config.cleanup_policy.compact
+            && self.config.contiguous_offsets()
             && offset < visible_end.min(self.end_offset())
         {
             // Without compaction a batch holds every offset below the end, so finding none
             // means a damaged header (a baseOffset or Length, outside the CRC) hid it. A
             // concurrent truncation below `offset` lowers the end first, and reads nothing.
-            return Err(Error::corrupt(Corruption::Offsets {
+            let err = Error::corrupt(Corruption::Offsets {
                 reason: format!("no batch holds offset {offset}, below the log end {visible_end}"),
             })
-            .at_offset(offset)
-            .at_path(segments[first].log_path()));
+            .at_offset(offset);
+            return Err(match segments.get(first) {
+                Some(segment) => err.at_path(segment.log_path()),
+                None => err.at_path(&self.dir),
+            });
         }
         self.counters
             .bytes_read
@@ -340,7 +355,7 @@ impl<S: Storage> Log<S> {
             // Without compaction v2 batches follow each other exactly; a baseOffset (outside
             // the CRC) out of line would return every record at a wrong offset.
             let gap = info.magic == crate::record::MAGIC_V2
-                && !self.config.cleanup_policy.compact
+                && self.config.contiguous_offsets()
                 && info.base_offset != result.next_offset;
             if !result.spans.is_empty() && (info.base_offset < result.next_offset || gap) {
                 return Err(Error::corrupt(Corruption::Offsets {
@@ -476,11 +491,58 @@ impl<S: Storage> Log<S> {
     }
 
     /// Kafka's ListOffsets by timestamp: the first record with a timestamp `>= timestamp`, as
-    /// `(offset, timestamp)`, or `None` if every record is older.
+    /// `(offset, timestamp)`, or `None` if every record is older. Kafka's special values
+    /// ask for the log's ends: [`LATEST_TIMESTAMP`] (-1) gives `(log end, -1)`,
+    /// [`EARLIEST_TIMESTAMP`] (-2) gives `(log start, -1)`, and [`MAX_TIMESTAMP`] (-3) the
+    /// first record holding the log's largest timestamp (`None` for an empty log).
+    ///
+    /// ```
+    /// # use tidelog::log::{AppendOptions, Log, LogOpenOptions, LATEST_TIMESTAMP};
+    /// # use tidelog::record::Record;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let log = Log::open(dir.path(), Default::default(), LogOpenOptions::default())?;
+    /// let records = [Record::new(1_000, b"a".to_vec()), Record::new(2_000, b"b".to_vec())];
+    /// log.append(&records, &AppendOptions::default())?;
+    /// assert_eq!(log.offset_for_timestamp(1_500)?, Some((1, 2_000)));
+    /// assert_eq!(log.offset_for_timestamp(3_000)?, None);
+    /// assert_eq!(log.offset_for_timestamp(LATEST_TIMESTAMP)?, Some((2, -1)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::Corrupt`] for bad batches on the way; I/O errors.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
+        match timestamp {
+            LATEST_TIMESTAMP => return Ok(Some((self.end_offset(), NO_TIMESTAMP))),
+            EARLIEST_TIMESTAMP => return Ok(Some((self.log_start_offset(), NO_TIMESTAMP))),
+            _ => {}
+        }
+        self.retry_on_truncation(|| {
+            if timestamp == MAX_TIMESTAMP {
+                self.max_timestamp_record()
+            } else {
+                self.first_record_at_or_after(timestamp)
+            }
+        })
+    }
+
+    /// The first record (at or above the log start) holding the log's largest timestamp.
+    fn max_timestamp_record(&self) -> Result<Option<(i64, i64)>> {
+        let start = self.log_start_offset();
+        let max = self
+            .segments()
+            .iter()
+            .filter(|s| s.next_offset() > start)
+            .map(|s| s.max_timestamp())
+            .max();
+        match max {
+            // Segments without timestamps hold only -1: no record has a real one.
+            Some(max) if max >= 0 => self.first_record_at_or_after(max),
+            _ => Ok(None),
+        }
+    }
+
+    fn first_record_at_or_after(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
         let start = self.log_start_offset();
         let end = self.end_offset();
         let mut scratch = Vec::new();

@@ -108,6 +108,8 @@ impl<S: Storage> Log<S> {
             config,
             clock,
             segments_gen: std::sync::atomic::AtomicU64::new(0),
+            truncations: std::sync::atomic::AtomicU64::new(0),
+            cutting: Mutex::new(()),
             segments: RwLock::new(Arc::new(Vec::new())),
             writer: Mutex::new(Writer::new(0, LeaderEpochCache::new(Vec::new()))),
             flush_lock: Mutex::new(()),

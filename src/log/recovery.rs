@@ -67,24 +67,36 @@ impl<S: Storage> Log<S> {
             segments.push((Arc::new(segment), missing_index));
         }
         let epochs_file = LeaderEpochCheckpoint::new(dir.join(LEADER_EPOCH_CHECKPOINT_FILE));
-        let mut epochs = LeaderEpochCache::new(
-            epochs_file
-                .read(&storage)
-                .unwrap_or_else(|e| {
-                    log::warn!("{e}: rebuilding the leader-epoch cache from the log");
-                    None
-                })
-                .unwrap_or_default(),
-        );
+        // A missing or unreadable checkpoint says nothing of the epochs in the log: rebuilt
+        // from it below, or the next epoch could be one the log already holds.
+        let (mut epochs, mut epochs_suspect) = match epochs_file.read(&storage) {
+            Ok(Some(entries)) => (LeaderEpochCache::new(entries), false),
+            Ok(None) => (LeaderEpochCache::default(), true),
+            Err(e) => {
+                log::warn!("{e}: rebuilding the leader-epoch cache from the log");
+                (LeaderEpochCache::default(), true)
+            }
+        };
         let kept = load_segments(
             &storage,
             &options,
             segments,
             &mut report,
             &mut epochs,
-            config.cleanup_policy.compact,
+            &mut epochs_suspect,
+            !config.contiguous_offsets(),
         )?;
         let mut kept = kept;
+        let last_epoch = last_batch_epoch(&kept)?;
+        if last_epoch.is_some_and(|e| epochs.latest_epoch().is_none_or(|l| l < e)) {
+            epochs_suspect = true;
+        }
+        let mut epochs_rebuilt = false;
+        if epochs_suspect && kept.iter().any(|s| s.size() > 0) {
+            epochs = rebuild_epochs(&kept)?;
+            report.epochs_rebuilt = true;
+            epochs_rebuilt = true;
+        }
         if kept.is_empty() {
             let base = options.log_start_offset.unwrap_or(0).max(0);
             kept.push(Arc::new(LogSegment::create(
@@ -111,7 +123,8 @@ impl<S: Storage> Log<S> {
             report.recovery_point_clamped = true;
             durable = end;
         }
-        let epochs_changed = epochs.truncate_from_end(end) | epochs.truncate_from_start(log_start);
+        let epochs_changed =
+            epochs.truncate_from_end(end) | epochs.truncate_from_start(log_start) | epochs_rebuilt;
         // A new epoch after every unclean open, so a follower can tell this log's history
         // apart from the one it had before the crash.
         let latest = epochs.latest_epoch().unwrap_or(-1);
@@ -126,6 +139,8 @@ impl<S: Storage> Log<S> {
             config,
             clock: options.clock,
             segments_gen: std::sync::atomic::AtomicU64::new(0),
+            truncations: std::sync::atomic::AtomicU64::new(0),
+            cutting: Mutex::new(()),
             segments: RwLock::new(Arc::new(kept)),
             writer: Mutex::new(Writer::new(leader_epoch, epochs)),
             flush_lock: Mutex::new(()),
@@ -281,6 +296,7 @@ fn load_segments<S: Storage>(
     segments: Vec<(Arc<LogSegment<S>>, bool)>,
     report: &mut RecoveryReport,
     epochs: &mut LeaderEpochCache,
+    epochs_suspect: &mut bool,
     allow_gaps: bool,
 ) -> Result<Vec<Arc<LogSegment<S>>>> {
     let count = segments.len();
@@ -385,8 +401,11 @@ fn load_segments<S: Storage>(
             kept.push(segment);
             continue;
         }
-        if !epochs_reset {
+        let recovering = i >= scan_from;
+        if recovering && !epochs_reset {
             // Rebuild the epoch cache from the scanned batches on (as Kafka does on recovery).
+            // A segment rescanned only for its indexes keeps the cache: later segments load
+            // clean, and their epochs are only in it.
             epochs.truncate_from_end(segment.base_offset());
             epochs_reset = true;
         }
@@ -421,7 +440,12 @@ fn load_segments<S: Storage>(
         report.segments_scanned += 1;
         report.bytes_scanned += outcome.valid_bytes;
         for &(epoch, offset) in &outcome.epochs {
-            epochs.assign(epoch, offset);
+            if recovering {
+                epochs.assign(epoch, offset);
+            } else if epochs.epoch_for(offset) != Some(epoch) {
+                // The checkpoint disagrees with the log below the recovery point.
+                *epochs_suspect = true;
+            }
         }
         let Some(stop) = outcome.stop else {
             prev_next = Some(segment.next_offset());
@@ -462,4 +486,32 @@ fn load_segments<S: Storage>(
         kept.push(segment);
     }
     Ok(kept)
+}
+
+/// The partition leader epoch of the log's last batch (v2), if it has one.
+fn last_batch_epoch<S: Storage>(segments: &[Arc<LogSegment<S>>]) -> Result<Option<i32>> {
+    let Some(segment) = segments.iter().rev().find(|s| s.size() > 0) else {
+        return Ok(None);
+    };
+    let last = segment.find_batch(segment.next_offset() - 1, segment.size())?;
+    Ok(last.map(|b| b.leader_epoch).filter(|&e| e >= 0))
+}
+
+/// The leader-epoch cache as the batch headers of `segments` give it (Kafka rebuilds it
+/// the same way when recovering): one header read per batch.
+fn rebuild_epochs<S: Storage>(segments: &[Arc<LogSegment<S>>]) -> Result<LeaderEpochCache> {
+    let mut epochs = LeaderEpochCache::default();
+    for segment in segments {
+        let size = segment.size();
+        let mut position = 0;
+        while let Some(info) = segment.header_at(position, size)? {
+            epochs.assign(info.leader_epoch, info.base_offset);
+            position = info.end();
+        }
+    }
+    log::warn!(
+        "rebuilt the leader-epoch cache from the log: {:?}",
+        epochs.entries()
+    );
+    Ok(epochs)
 }

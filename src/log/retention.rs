@@ -12,9 +12,11 @@ use crate::segment::LogSegment;
 impl<S: Storage> Log<S> {
     /// One retention pass (Kafka's `deleteOldSegments`): deletes, oldest first, whole
     /// segments whose newest record is older than `retention.ms`, then while the log is
-    /// larger than `retention.bytes`, then those wholly below the log start offset. The
-    /// active segment is never deleted. Files are renamed to `.deleted` and removed; readers
-    /// holding them keep reading.
+    /// larger than `retention.bytes`, then those wholly below the log start offset. As in
+    /// Kafka, the active segment counts too once it holds data: when every segment is due,
+    /// the log rolls first, so an idle partition's data expires and the log keeps an empty
+    /// segment to append to (at the old end offset). Files are renamed to `.deleted` and
+    /// removed; readers holding them keep reading.
     ///
     /// # Errors
     /// I/O errors (the log is then poisoned); [`Error::Closed`] or [`Error::Poisoned`].
@@ -23,7 +25,12 @@ impl<S: Storage> Log<S> {
         self.check_writable()?;
         let now = self.clock.now_ms();
         let segments = self.segments();
-        let deletable = segments.len().saturating_sub(1); // never the active segment
+        let count = segments.len();
+        // An empty active segment is never deleted: there would be nothing to roll to.
+        let deletable = match segments.last() {
+            Some(active) if active.size() > 0 => count,
+            _ => count.saturating_sub(1),
+        };
         let mut n = 0;
         if self.config.retention_ms >= 0 {
             while n < deletable
@@ -44,8 +51,12 @@ impl<S: Storage> Log<S> {
             }
         }
         let start = self.log_start_offset();
-        while n < deletable && segments[n + 1].base_offset() <= start {
+        while n + 1 < count && segments[n + 1].base_offset() <= start {
             n += 1;
+        }
+        if n == count {
+            self.roll_to(self.end_offset(), now)
+                .map_err(|e| self.poison(e))?;
         }
         let report = self
             .delete_prefix(&mut w.epochs, n)
@@ -130,18 +141,40 @@ impl<S: Storage> Log<S> {
     /// above the new end is lowered to it. Truncating below the log start empties the log
     /// and restarts it at `offset`.
     ///
-    /// Readers reading the removed range at the same moment may see an error or nothing;
-    /// they never see data from before the truncation mixed with data appended after it
-    /// without a CRC failure.
+    /// A reader that meets the cut half done reads again once it is over, and gets what
+    /// remains (or [`Error::OffsetOutOfRange`] past the new end): never a partial batch, and
+    /// never an error for damage that is only the cut in progress.
     ///
     /// # Errors
     /// I/O errors (the log is then poisoned).
     pub fn truncate_to(&self, offset: i64) -> Result<()> {
         let mut w = self.writer.lock();
         self.check_writable()?;
+        if offset < 0 {
+            return Err(Error::InvalidArgument(format!(
+                "cannot truncate to the negative offset {offset}"
+            )));
+        }
         if offset >= self.end_offset() {
             return Ok(());
         }
+        // A flush that read the end before the cut must not raise the durable offset back
+        // over it once the cut is done (writer, then flush lock: the order appends use).
+        let _flush = self.flush_lock.lock();
+        // Readers that meet the cut half done wait on `cutting` and read again; the odd
+        // count tells them one is under way. Hiding the range first means readers that
+        // start now never reach it: the new end is at most `offset`.
+        let _cutting = self.cutting.lock();
+        self.truncations.fetch_add(1, Ordering::AcqRel);
+        let result = self.cut_to(&mut w, offset);
+        self.truncations.fetch_add(1, Ordering::AcqRel);
+        result
+    }
+
+    /// The body of [`truncate_to`](Self::truncate_to): writer, flush and cutting locks held.
+    fn cut_to(&self, w: &mut super::log::Writer<S>, offset: i64) -> Result<()> {
+        self.end_offset.fetch_min(offset, Ordering::AcqRel);
+        self.durable_offset.fetch_min(offset, Ordering::AcqRel);
         let result = (|| -> Result<()> {
             let segments = self.segments();
             let now = self.clock.now_ms();
@@ -153,8 +186,9 @@ impl<S: Storage> Log<S> {
                     s.base_offset() == offset && offset >= self.log_start_offset()
                 })));
             let new_end = if keep == 0 || offset < self.log_start_offset() {
-                // Nothing stays: start over at `offset`.
-                self.publish_segments(Vec::new());
+                // Nothing stays: start over at `offset`. Readers keep the old list (whose
+                // files stay readable through their handles) until the fresh segment
+                // replaces it: a published list is never empty.
                 // Newest first, here and below: a crash part-way leaves a prefix of the log,
                 // never a hole (which the next open refuses).
                 for s in segments.iter().rev() {
@@ -167,8 +201,8 @@ impl<S: Storage> Log<S> {
                     Self::segment_config(&self.config),
                     now,
                 )?);
-                self.publish_segments(vec![fresh]);
                 self.log_start_offset.store(offset, Ordering::Release);
+                self.publish_segments(vec![fresh]);
                 offset
             } else {
                 let (kept, gone) = segments.split_at(keep);
