@@ -125,8 +125,17 @@ impl TopicConfig {
                 reason: "unknown topic config key".into(),
             });
         };
+        let mut value = value.trim().to_string();
+        if kafka_key == "cleanup.policy" {
+            // Kafka's list form allows spaces ("compact, delete"); one canonical form keeps
+            // every value free of white space (the store's metadata file splits on it).
+            value = CleanupPolicy::parse(&value)?.to_string();
+        }
+        if value.chars().any(char::is_whitespace) {
+            return Err(invalid(kafka_key, &value, "must not contain white space"));
+        }
         let mut probe = self.clone();
-        probe.overrides.insert(kafka_key, value.trim().to_string());
+        probe.overrides.insert(kafka_key, value);
         probe.apply(&LogConfig::default())?;
         self.overrides = probe.overrides;
         Ok(())
