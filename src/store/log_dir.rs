@@ -9,7 +9,7 @@ use crate::checkpoint::{
     RECOVERY_POINT_CHECKPOINT_FILE,
 };
 use crate::error::Result;
-use crate::io::Storage;
+use crate::io::{OpenMode, Storage, StorageFile};
 
 /// Kafka's clean-shutdown marker (`CleanShutdownFileHandler`).
 pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
@@ -67,4 +67,28 @@ pub(crate) fn write_clean_shutdown<S: Storage>(storage: &S, dir: &Path) -> Resul
         &dir.join(CLEAN_SHUTDOWN_FILE),
         br#"{"version":0,"brokerEpoch":-1}"#,
     )
+}
+
+/// The clean-shutdown marker's bytes, if it is there (Kafka's JSON, or empty from older
+/// brokers), so an open that fails can put it back as it was.
+pub(crate) fn read_clean_shutdown<S: Storage>(storage: &S, dir: &Path) -> Result<Option<Vec<u8>>> {
+    let path = dir.join(CLEAN_SHUTDOWN_FILE);
+    if !storage.exists(&path)? {
+        return Ok(None);
+    }
+    let file = storage.open(&path, OpenMode::ReadOnly)?;
+    // Kafka's marker is a few dozen bytes; anything longer is not one worth keeping whole.
+    let len = file.size()?.min(4096) as usize;
+    let mut bytes = vec![0; len];
+    file.read_exact_at(&mut bytes, 0)?;
+    Ok(Some(bytes))
+}
+
+/// Puts the clean-shutdown marker back with `bytes` (atomically).
+pub(crate) fn restore_clean_shutdown<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    bytes: &[u8],
+) -> Result<()> {
+    write_atomically(storage, &dir.join(CLEAN_SHUTDOWN_FILE), bytes)
 }

@@ -8,6 +8,7 @@
 //!   `partition.metadata`;
 //! - tidelog's own metadata: one versioned file, [`METADATA_FILE`].
 
+mod kafka_topics;
 mod log_dir;
 mod metadata;
 mod partitioner;
@@ -21,13 +22,15 @@ mod store;
 mod topic;
 
 pub use log_dir::CLEAN_SHUTDOWN_FILE;
-pub use metadata::METADATA_FILE;
+pub use metadata::{read_metadata, RecordedTopic, METADATA_FILE};
 pub use partitioner::{murmur2, partition_for_key, to_positive};
 pub use producer::{
     LingerHandle, Producer, ProducerConfig, ProducerRecord, Receipt, RecordMetadata,
 };
 pub use read_only::{ReadOnlyStore, ReadOnlyTopicDescription};
-pub use store::{MaintenanceReport, Store, CONSUMER_OFFSETS_TOPIC, KAFKA_OFFSETS_PARTITIONS};
+pub use store::{
+    MaintenanceReport, Store, CONSUMER_OFFSETS_TOPIC, KAFKA_OFFSETS_PARTITIONS, MAX_PARTITIONS,
+};
 pub use topic::{PartitionDescription, TopicDescription};
 
 #[cfg(test)]

@@ -250,6 +250,20 @@ impl LingerHandle {
         acc.flush_expired(now)
     }
 
+    /// Appends every pending batch of the producer now, waiting for it if it is busy, and
+    /// returns how many batches went. What the store's [`close`](Store::close) does to its
+    /// producers, so records sent before the close are not left unappended.
+    ///
+    /// # Errors
+    /// The first append error (also given to the batch's receipts).
+    pub fn flush_all(&self) -> Result<usize> {
+        let Some(shared) = self.shared.upgrade() else {
+            return Ok(0);
+        };
+        let mut acc = shared.lock();
+        acc.append_all(|_| true)
+    }
+
     /// True while the producer exists.
     pub fn is_alive(&self) -> bool {
         self.shared.strong_count() > 0
@@ -266,7 +280,10 @@ impl Producer {
         config.validate()?;
         let shared =
             Arc::new_cyclic(|me| Mutex::new(Accumulator::new(store, config.clone(), me.clone())));
-        Ok(Producer { shared, config })
+        let producer = Producer { shared, config };
+        // The store's maintenance appends its lingering batches, and its close the rest.
+        store.register_producer(producer.linger_handle());
+        Ok(producer)
     }
 
     /// The producer's config.

@@ -6,16 +6,17 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use super::kafka_topics;
 use super::log_dir::{self, OffsetMap, CLEAN_SHUTDOWN_FILE};
-use super::metadata;
-use super::store::{Store, CONSUMER_OFFSETS_TOPIC, KAFKA_OFFSETS_PARTITIONS};
+use super::metadata::{self, Origin};
+use super::store::Store;
 use super::topic::PartitionDescription;
 use crate::checkpoint::{PartitionMetadata, TopicId, PARTITION_METADATA_FILE};
 use crate::config::{LogConfig, StoreConfig, TopicConfig};
 use crate::error::{Error, Result};
 use crate::io::{StdFs, Storage};
 use crate::log::Log;
-use crate::segment::{validate_topic, PartitionDirKind, PartitionDirName};
+use crate::segment::{PartitionDirKind, PartitionDirName};
 
 /// A store opened read-only: topics, partition counts and partition logs of a data directory
 /// that another process (or a writable [`Store`] in this one) may be writing, as Kafka's
@@ -328,27 +329,17 @@ impl ReadOnlyStore {
                     name: record.name,
                     partitions: record.partitions,
                     config: record.config,
-                    foreign: false,
+                    foreign: record.origin == Origin::Kafka,
                 });
             }
         }
         // Topics of a Kafka directory that tidelog has not recorded (yet): as a writable
         // open would record them.
         for (name, partitions) in dirs {
-            if validate_topic(&name).is_err() {
+            let Some((count, config)) = kafka_topics::found_topic(&inner.dir, &name, &partitions)?
+            else {
                 continue;
-            }
-            let count = if name == CONSUMER_OFFSETS_TOPIC {
-                KAFKA_OFFSETS_PARTITIONS
-            } else {
-                partitions.iter().max().map_or(0, |&p| p as u32 + 1)
             };
-            let mut config = TopicConfig::default()
-                .with("retention.ms", "-1")?
-                .with("retention.bytes", "-1")?;
-            if name == CONSUMER_OFFSETS_TOPIC {
-                config.set("cleanup.policy", "compact")?;
-            }
             found.push(Found {
                 id: self.read_topic_id(&name, &partitions),
                 name,
@@ -373,7 +364,15 @@ impl ReadOnlyStore {
                     Arc::clone(t)
                 }
                 None => Arc::new(ReadOnlyTopic {
-                    log_config: f.config.apply(&inner.config.log)?,
+                    log_config: kafka_topics::log_config(
+                        &f.config,
+                        if f.foreign {
+                            Origin::Kafka
+                        } else {
+                            Origin::Tidelog
+                        },
+                        &inner.config.log,
+                    )?,
                     name: f.name.clone(),
                     id: f.id,
                     config: f.config,

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
+use super::kafka_topics;
 use super::log_dir::{self, OffsetMap, CLEAN_SHUTDOWN_FILE};
-use super::metadata::{self, TopicRecord};
+use super::metadata::{self, Origin, TopicRecord};
 use super::topic::{PartitionDescription, Topic, TopicDescription};
 use crate::checkpoint::{
     PartitionMetadata, TopicId, LOG_START_OFFSET_CHECKPOINT_FILE, PARTITION_METADATA_FILE,
@@ -27,6 +28,9 @@ use crate::segment::{validate_topic, PartitionDirKind, PartitionDirName};
 pub const CONSUMER_OFFSETS_TOPIC: &str = "__consumer_offsets";
 /// Kafka's default partition count of [`CONSUMER_OFFSETS_TOPIC`] (`offsets.topic.num.partitions`).
 pub const KAFKA_OFFSETS_PARTITIONS: u32 = 50;
+/// The most partitions a topic may have (Kafka sets no limit; a topic's partitions are held
+/// in memory, so tidelog does): far past what one machine serves.
+pub const MAX_PARTITIONS: u32 = 1 << 20;
 
 /// A store: one data directory (a Kafka log directory) of topics split into partitions.
 ///
@@ -47,7 +51,28 @@ pub const KAFKA_OFFSETS_PARTITIONS: u32 = 50;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Shared by the user's handles only (not the maintenance thread's): dropped before
+    /// `inner`, the last one stops and joins the maintenance thread, so the directory lock
+    /// goes as soon as the last handle does, never while a pass still writes.
+    _handles: Option<Arc<HandleGuard>>,
     inner: Arc<Inner>,
+}
+
+/// Stops the maintenance thread when the last user handle of a store goes.
+struct HandleGuard {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for HandleGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HandleGuard")
+    }
+}
+
+impl Drop for HandleGuard {
+    fn drop(&mut self) {
+        self.inner.stop_maintenance();
+    }
 }
 
 #[derive(Debug)]
@@ -60,9 +85,12 @@ struct Inner {
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     /// Serialises changes to the topic set and the metadata file.
     admin: Mutex<()>,
-    /// Serialises checkpoint writes (maintenance, topic creation, close share a `.tmp` file).
+    /// Serialises checkpoint writes (maintenance, topic creation, close share a `.tmp` file);
+    /// a writer that finds the store closed under it writes nothing.
     checkpoints: Mutex<()>,
     closed: AtomicBool,
+    /// What the first `close` returned, for later calls; held while a close runs.
+    close_outcome: Mutex<Option<std::result::Result<(), Arc<Error>>>>,
     last_error: Mutex<Option<Arc<Error>>>,
     last_retention_ms: AtomicI64,
     last_recovery_checkpoint_ms: AtomicI64,
@@ -103,7 +131,8 @@ impl Store {
         let storage = StdFs;
         storage.create_dir_all(&dir)?;
         let lock = DirLock::acquire(&dir)?;
-        let clean = storage.exists(&dir.join(CLEAN_SHUTDOWN_FILE))?;
+        let clean_marker = log_dir::read_clean_shutdown(&storage, &dir)?;
+        let clean = clean_marker.is_some();
         let recovery_points = log_dir::read_recovery_points(&storage, &dir)?;
         let log_starts = log_dir::read_log_starts(&storage, &dir)?;
         if clean {
@@ -122,6 +151,7 @@ impl Store {
             admin: Mutex::new(()),
             checkpoints: Mutex::new(()),
             closed: AtomicBool::new(false),
+            close_outcome: Mutex::new(None),
             last_error: Mutex::new(None),
             last_retention_ms: AtomicI64::new(now),
             last_recovery_checkpoint_ms: AtomicI64::new(now),
@@ -132,10 +162,29 @@ impl Store {
             id_counter: AtomicU64::new(0),
             signal: Arc::default(),
         };
+        let inner = Arc::new(inner);
         let store = Store {
-            inner: Arc::new(inner),
+            _handles: Some(Arc::new(HandleGuard {
+                inner: Arc::clone(&inner),
+            })),
+            inner,
         };
-        store.load(records, clean, &recovery_points, &log_starts)?;
+        if let Err(e) = store.load(records, clean, &recovery_points, &log_starts) {
+            if let Some(bytes) = &clean_marker {
+                // Nothing was appended: the directory is as cleanly shut down as it was
+                // found. Put the marker back, so that an open that failed (damage found, a
+                // bad config) does not make the next one a recovery, which could cut what a
+                // clean shutdown had promised.
+                let dir = &store.inner.dir;
+                if let Err(w) = log_dir::restore_clean_shutdown(&store.inner.storage, dir, bytes) {
+                    log::warn!(
+                        "{}: cannot restore the clean-shutdown marker: {w}",
+                        dir.display()
+                    );
+                }
+            }
+            return Err(e);
+        }
         let unrecorded = store
             .all_logs()
             .iter()
@@ -194,29 +243,19 @@ impl Store {
         }
         // Topics of a Kafka directory that tidelog has not recorded yet.
         for (name, partitions) in dirs {
-            if validate_topic(&name).is_err() {
+            let Some((count, config)) = kafka_topics::found_topic(&inner.dir, &name, &partitions)?
+            else {
                 continue;
-            }
-            let count = if name == CONSUMER_OFFSETS_TOPIC {
-                KAFKA_OFFSETS_PARTITIONS
-            } else {
-                partitions.iter().max().map_or(0, |&p| p as u32 + 1)
             };
             let id = self
                 .read_partition_topic_id(&name, &partitions)?
                 .unwrap_or(self.new_topic_id()?);
-            // Defaults never delete a Kafka user's data: no retention until configured.
-            let mut config = TopicConfig::default()
-                .with("retention.ms", "-1")?
-                .with("retention.bytes", "-1")?;
-            if name == CONSUMER_OFFSETS_TOPIC {
-                config.set("cleanup.policy", "compact")?;
-            }
             known.push(TopicRecord {
                 name,
                 id,
                 partitions: count,
                 deleting: false,
+                origin: Origin::Kafka,
                 config,
             });
             changed = true;
@@ -241,16 +280,18 @@ impl Store {
         log_starts: &OffsetMap,
     ) -> Result<Topic> {
         let inner = &self.inner;
-        let log_config = record.config.apply(&inner.config.log)?;
-        let foreign = record.config.get("retention.ms") == Some("-1")
-            && record.config.get("retention.bytes") == Some("-1");
+        let log_config =
+            kafka_topics::log_config(&record.config, record.origin, &inner.config.log)?;
+        let foreign = record.origin == Origin::Kafka;
         let mut partitions = Vec::with_capacity(record.partitions as usize);
         for p in 0..record.partitions as i32 {
             let dir_name = PartitionDirName::new(&record.name, p)?.to_string();
             let dir = inner.dir.join(&dir_name);
             let exists = inner.storage.exists(&dir)?;
-            if !exists && record.name == CONSUMER_OFFSETS_TOPIC {
-                partitions.push(None); // created on first use
+            if !exists && (foreign || record.name == CONSUMER_OFFSETS_TOPIC) {
+                // A broker holds any subset of a topic's partitions: the others are created
+                // on first use, never by an open.
+                partitions.push(None);
                 continue;
             }
             let key = (record.name.clone(), p);
@@ -267,9 +308,12 @@ impl Store {
                 },
             )?;
             log.set_append_signal(Arc::clone(&inner.signal));
-            if !exists
-                || PartitionMetadata::read(&inner.storage, &dir.join(PARTITION_METADATA_FILE))?
-                    .is_none()
+            // A Kafka partition's own `partition.metadata` (or its absence, before topic ids)
+            // is the broker's: an id written here would make the broker refuse the partition.
+            if !foreign
+                && (!exists
+                    || PartitionMetadata::read(&inner.storage, &dir.join(PARTITION_METADATA_FILE))?
+                        .is_none())
             {
                 PartitionMetadata {
                     topic_id: record.id,
@@ -332,9 +376,14 @@ impl Store {
     /// # Errors
     /// As [`Producer::new`](super::Producer::new).
     pub fn producer(&self, config: super::ProducerConfig) -> Result<super::Producer> {
-        let producer = super::Producer::new(self, config)?;
-        self.inner.producers.lock().push(producer.linger_handle());
-        Ok(producer)
+        super::Producer::new(self, config)
+    }
+
+    /// Lets maintenance append `producer`'s lingering batches, and close its pending ones.
+    pub(crate) fn register_producer(&self, producer: super::LingerHandle) {
+        let mut producers = self.inner.producers.lock();
+        producers.retain(|p| p.is_alive());
+        producers.push(producer);
     }
 
     /// True once [`close`](Self::close) has been called.
@@ -378,6 +427,11 @@ impl Store {
                 id: t.id,
                 partitions: t.partition_count(),
                 deleting: false,
+                origin: if t.foreign {
+                    Origin::Kafka
+                } else {
+                    Origin::Tidelog
+                },
                 config: t.config.clone(),
             })
             .collect()
@@ -391,10 +445,9 @@ impl Store {
     pub fn create_topic(&self, name: &str, partitions: u32, config: TopicConfig) -> Result<()> {
         self.check_open()?;
         validate_topic(name)?;
-        if partitions == 0 || partitions > i32::MAX as u32 {
+        if partitions == 0 || partitions > MAX_PARTITIONS {
             return Err(Error::InvalidArgument(format!(
-                "a topic needs 1..={} partitions, not {partitions}",
-                i32::MAX
+                "a topic needs 1..={MAX_PARTITIONS} partitions, not {partitions}"
             )));
         }
         let _admin = self.inner.admin.lock();
@@ -403,12 +456,28 @@ impl Store {
                 topic: name.to_string(),
             });
         }
+        // Kafka's rule: '.' and '_' collide in metric names, so `a.b` and `a_b` cannot both
+        // exist.
+        let unified = |t: &str| t.replace('.', "_");
+        if self
+            .inner
+            .topics
+            .read()
+            .keys()
+            .any(|t| unified(t) == unified(name))
+        {
+            return Err(Error::InvalidTopicName {
+                name: name.to_string(),
+                reason: "collides with an existing topic ('.' and '_' are the same to Kafka)",
+            });
+        }
         config.apply(&self.inner.config.log)?;
         let record = TopicRecord {
             name: name.to_string(),
             id: self.new_topic_id()?,
             partitions,
             deleting: false,
+            origin: Origin::Tidelog,
             config,
         };
         // The metadata file is the commit point: partition directories missing after a crash
@@ -448,6 +517,14 @@ impl Store {
         metadata::write(&self.inner.storage, &self.inner.dir, &records)?;
         crate::failpoint::failpoint!("topic.delete.after_mark");
         self.inner.topics.write().remove(name);
+        // Handles taken before the deletion must not write on: an append would be
+        // acknowledged and lost, or land in the directory of a topic created anew under
+        // the same name. Closed, they refuse writes; their readers keep what they hold.
+        for log in topic.partitions.read().iter().flatten() {
+            if let Err(e) = log.close() {
+                log::debug!("{}: closing a deleted partition: {e}", log.dir().display());
+            }
+        }
         self.remove_partition_dirs(name, topic.partition_count())?;
         records.retain(|r| r.name != name);
         metadata::write(&self.inner.storage, &self.inner.dir, &records)?;
@@ -485,9 +562,10 @@ impl Store {
         let _admin = self.inner.admin.lock();
         let topic = self.topic(name)?;
         let current = topic.partition_count();
-        if partitions <= current || partitions > i32::MAX as u32 {
+        if partitions <= current || partitions > MAX_PARTITIONS {
             return Err(Error::InvalidArgument(format!(
-                "topic {name:?} has {current} partitions; the new count must be larger"
+                "topic {name:?} has {current} partitions; the new count must be larger, and \
+                 at most {MAX_PARTITIONS}"
             )));
         }
         let mut records = self.records();
@@ -732,6 +810,7 @@ impl Store {
     /// Writes `recovery-point-offset-checkpoint` from every partition's durable offset.
     fn write_recovery_checkpoint(&self) -> Result<()> {
         let _serial = self.inner.checkpoints.lock();
+        self.check_open()?;
         let offsets: OffsetMap = self
             .all_logs()
             .into_iter()
@@ -751,6 +830,8 @@ impl Store {
     /// and a power loss before it brings them back, moving the log start back below what
     /// was checkpointed. Kafka reads either form.
     fn write_log_start_checkpoint(&self) -> Result<()> {
+        let _serial = self.inner.checkpoints.lock();
+        self.check_open()?;
         let offsets: OffsetMap = self
             .all_logs()
             .into_iter()
@@ -780,7 +861,10 @@ impl Store {
                         return;
                     }
                 }
-                let store = Store { inner };
+                let store = Store {
+                    _handles: None,
+                    inner,
+                };
                 if let Err(e) = store.maintain() {
                     log::error!("{}: maintenance failed: {e}", store.dir().display());
                 }
@@ -795,28 +879,43 @@ impl Store {
         }
     }
 
-    fn stop_maintenance_thread(&self) {
-        *self.inner.stop.0.lock() = true;
-        self.inner.stop.1.notify_all();
-        if let Some(h) = self.inner.maintenance.lock().take() {
-            if h.thread().id() != std::thread::current().id() {
-                let _ = h.join();
-            }
-        }
-    }
-
     /// Closes the store cleanly: stops maintenance, closes every partition (trimmed
     /// indexes, everything fsynced), writes the checkpoints and then Kafka's clean-shutdown
-    /// marker, so the next open scans nothing. Blocked `wait_for` calls return.
+    /// marker, so the next open scans nothing. Blocked `wait_for` calls return. Later calls
+    /// return what the first returned.
     ///
     /// # Errors
     /// The first partition's close error; the clean-shutdown marker is then not written and
     /// the next open recovers.
     pub fn close(&self) -> Result<()> {
-        if self.inner.closed.swap(true, Ordering::AcqRel) {
-            return Ok(());
+        let mut outcome = self.inner.close_outcome.lock();
+        if let Some(first) = outcome.as_ref() {
+            return first.clone().map_err(|e| e.duplicate());
         }
-        self.stop_maintenance_thread();
+        // Records sent to this store's producers but still batched go in while the store
+        // is open; a failure reaches their receipts (and the producer's next flush).
+        let producers: Vec<super::LingerHandle> = self.inner.producers.lock().drain(..).collect();
+        for producer in producers {
+            if let Err(e) = producer.flush_all() {
+                log::warn!(
+                    "{}: a producer's pending batch failed on close: {e}",
+                    self.dir().display()
+                );
+            }
+        }
+        self.inner.closed.store(true, Ordering::Release);
+        let result = self.close_once();
+        *outcome = Some(
+            result
+                .as_ref()
+                .map_err(|e| Arc::new(e.duplicate()))
+                .copied(),
+        );
+        result
+    }
+
+    fn close_once(&self) -> Result<()> {
+        self.inner.stop_maintenance();
         let _admin = self.inner.admin.lock();
         let mut recovery = OffsetMap::new();
         let mut starts = OffsetMap::new();
@@ -837,12 +936,27 @@ impl Store {
         crate::failpoint::failpoint!("store.close.after_logs");
         let storage = &self.inner.storage;
         let dir = &self.inner.dir;
-        log_dir::write_offsets(storage, dir, RECOVERY_POINT_CHECKPOINT_FILE, &recovery)?;
-        log_dir::write_offsets(storage, dir, LOG_START_OFFSET_CHECKPOINT_FILE, &starts)?;
-        log_dir::write_clean_shutdown(storage, dir)?;
+        {
+            let _serial = self.inner.checkpoints.lock();
+            log_dir::write_offsets(storage, dir, RECOVERY_POINT_CHECKPOINT_FILE, &recovery)?;
+            log_dir::write_offsets(storage, dir, LOG_START_OFFSET_CHECKPOINT_FILE, &starts)?;
+            log_dir::write_clean_shutdown(storage, dir)?;
+        }
         self.inner.lock.lock().take();
         self.inner.signal.notify();
         Ok(())
+    }
+}
+
+impl Inner {
+    fn stop_maintenance(&self) {
+        *self.stop.0.lock() = true;
+        self.stop.1.notify_all();
+        if let Some(h) = self.maintenance.lock().take() {
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
+        }
     }
 }
 

@@ -21,7 +21,6 @@ use tidelog::checkpoint::{
     self, OffsetEntry, CLEANER_OFFSET_CHECKPOINT_FILE, LOG_START_OFFSET_CHECKPOINT_FILE,
     RECOVERY_POINT_CHECKPOINT_FILE, REPLICATION_OFFSET_CHECKPOINT_FILE,
 };
-use tidelog::config::TopicConfig;
 use tidelog::segment::{PartitionDirKind, PartitionDirName};
 use tidelog::store::{CLEAN_SHUTDOWN_FILE, CONSUMER_OFFSETS_TOPIC, METADATA_FILE};
 
@@ -240,84 +239,33 @@ impl Verifier<'_> {
 
     /// Reads tidelog's metadata file, if the directory has one.
     fn store_metadata(&mut self, dir: &Path) -> Option<BTreeMap<String, TopicEntry>> {
-        let path = dir.join(METADATA_FILE);
-        let text = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        let topics = match tidelog::store::read_metadata(dir) {
+            Ok(topics) => topics?,
             Err(e) => {
-                self.findings
-                    .error(format_args!("cannot read {}: {e}", path.display()));
-                return None;
+                self.findings.error(format_args!("bad metadata: {e}"));
+                return Some(BTreeMap::new());
             }
         };
-        let text = String::from_utf8_lossy(&text);
-        let mut topics = BTreeMap::new();
-        let mut lines = text.lines().enumerate();
-        let header: Vec<&str> = lines
-            .next()
-            .map(|(_, l)| l.split_whitespace().collect())
-            .unwrap_or_default();
-        if header != [METADATA_FILE, "1"] {
-            self.findings.error(format_args!(
-                "bad metadata {}: not a tidelog store metadata file of version 1",
-                path.display()
-            ));
-            return Some(topics);
-        }
-        for (n, line) in lines {
-            if line.trim().is_empty() {
-                continue;
-            }
-            match parse_topic_line(line) {
-                Ok(t) => {
-                    if t.deleting {
-                        self.findings.warning(format_args!(
-                            "{}: topic {} is being deleted; the next open finishes it",
-                            path.display(),
-                            t.name
-                        ));
-                    }
-                    topics.insert(t.name.clone(), t);
-                }
-                Err(reason) => self.findings.error(format_args!(
-                    "bad metadata {} line {}: {reason}",
+        let path = dir.join(METADATA_FILE);
+        let mut entries = BTreeMap::new();
+        for t in topics {
+            if t.deleting {
+                self.findings.warning(format_args!(
+                    "{}: topic {} is being deleted; the next open finishes it",
                     path.display(),
-                    n + 1
-                )),
+                    t.name
+                ));
             }
+            entries.insert(
+                t.name.clone(),
+                TopicEntry {
+                    id: t.id.to_string(),
+                    name: t.name,
+                    partitions: t.partitions,
+                    deleting: t.deleting,
+                },
+            );
         }
-        Some(topics)
+        Some(entries)
     }
-}
-
-/// Parses `topic <name> <id> <partitions> <live|deleting> [<key>=<value> ...]`.
-fn parse_topic_line(line: &str) -> Result<TopicEntry, String> {
-    let f: Vec<&str> = line.split_whitespace().collect();
-    if f.len() < 5 || f[0] != "topic" {
-        return Err("malformed topic line".into());
-    }
-    tidelog::segment::validate_topic(f[1]).map_err(|e| e.to_string())?;
-    f[2].parse::<tidelog::checkpoint::TopicId>()
-        .map_err(|e| e.to_string())?;
-    let partitions: u32 = f[3]
-        .parse()
-        .map_err(|_| format!("bad partition count {:?}", f[3]))?;
-    let deleting = match f[4] {
-        "live" => false,
-        "deleting" => true,
-        s => return Err(format!("bad topic state {s:?}")),
-    };
-    let mut config = TopicConfig::default();
-    for kv in &f[5..] {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| format!("bad config {kv:?}"))?;
-        config.set(k, v).map_err(|e| e.to_string())?;
-    }
-    Ok(TopicEntry {
-        name: f[1].to_string(),
-        id: f[2].to_string(),
-        partitions,
-        deleting,
-    })
 }
