@@ -447,6 +447,123 @@ fn flip_byte(path: &Path, at: usize) -> TestResult {
     Ok(())
 }
 
+/// A store with topic `t` of one partition: 300 records in 50 batches, closed cleanly.
+/// With `segment_bytes` small the batches spread over several segments; the index interval
+/// is large so that a reader walks each segment from its start.
+fn sealed_store(segment_bytes: &str) -> TestResult<(tempfile::TempDir, PathBuf)> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("store");
+    let store = Store::open(&dir, StoreConfig::default())?;
+    let config = TopicConfig::default()
+        .with("segment.bytes", segment_bytes)?
+        .with("index.interval.bytes", "1048576")?;
+    store.create_topic("t", 1, config)?;
+    let log = store.log("t", 0)?;
+    for batch in 0..50i64 {
+        let records: Vec<Record> = (0..6i64)
+            .map(|i| {
+                Record::new(
+                    1_700_000_000_000 + batch * 6 + i,
+                    format!("v{}", batch * 6 + i),
+                )
+            })
+            .collect();
+        log.append(&records, &AppendOptions::default())?;
+    }
+    drop(log);
+    store.close()?;
+    Ok((tmp, dir))
+}
+
+/// Asserts that stderr is exactly one line, an error naming `what`.
+fn assert_one_error_line(o: &Output, what: &str) {
+    let err = stderr(o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("tidelog: error: "), "{err}");
+    assert!(err.contains(what), "{err}");
+}
+
+#[test]
+fn read_commands_exit_1_on_a_flipped_byte_in_sealed_data() -> TestResult {
+    // One segment, a byte flipped in its middle, closed cleanly.
+    let (_tmp, dir) = sealed_store("1073741824")?;
+    let d = path_str(&dir);
+    let segment = dir.join("t-0").join("00000000000000000000.log");
+    let len = std::fs::metadata(&segment)?.len() as usize;
+    flip_byte(&segment, len / 2)?;
+    let o = tidelog(
+        &["consume", "--dir", d, "--topic", "t", "--from-beginning"],
+        None,
+    )?;
+    assert_code(&o, 1, "consume of a corrupt store");
+    assert_one_error_line(&o, &format!("corrupt data in {}", segment.display()));
+    assert!(stdout(&o).lines().count() < 300, "{}", stdout(&o));
+    let o = tidelog(&["topics", "describe", "--dir", d, "--topic", "t"], None)?;
+    assert_code(&o, 1, "describe of a corrupt store");
+    assert_one_error_line(&o, &format!("corrupt data in {}", segment.display()));
+    let o = tidelog(&["dump", path_str(&segment)], None)?;
+    assert_code(&o, 1, "dump of a corrupt segment");
+    assert!(stderr(&o).contains("checksum mismatch"), "{}", stderr(&o));
+    let o = tidelog(&["verify", "--dir", d], None)?;
+    assert_code(&o, 1, "verify of a corrupt store");
+    assert!(stderr(&o).contains("checksum mismatch"), "{}", stderr(&o));
+
+    // Several segments, the first damaged, and no clean-shutdown marker: damage in a
+    // segment the writer finished is corruption whatever the writer's state.
+    let (_tmp, dir) = sealed_store("1024")?;
+    let d = path_str(&dir);
+    std::fs::remove_file(dir.join(".kafka_cleanshutdown"))?;
+    std::fs::write(
+        dir.join("recovery-point-offset-checkpoint"),
+        b"0\n1\nt 0 0\n",
+    )?;
+    let first = dir.join("t-0").join("00000000000000000000.log");
+    let len = std::fs::metadata(&first)?.len() as usize;
+    flip_byte(&first, len / 2)?;
+    let o = tidelog(
+        &["consume", "--dir", d, "--topic", "t", "--from-beginning"],
+        None,
+    )?;
+    assert_code(&o, 1, "consume of a corrupt first segment");
+    assert_one_error_line(&o, &format!("corrupt data in {}", first.display()));
+    let o = tidelog(&["topics", "describe", "--dir", d], None)?;
+    assert_code(&o, 1, "describe of a corrupt first segment");
+    assert_one_error_line(&o, &format!("corrupt data in {}", first.display()));
+    Ok(())
+}
+
+#[test]
+fn consume_reads_a_torn_tail_after_a_crash_as_the_end() -> TestResult {
+    let (_tmp, dir) = sealed_store("1073741824")?;
+    let d = path_str(&dir);
+    // A crash: no marker, the recovery point at the end, and half a batch after it.
+    std::fs::remove_file(dir.join(".kafka_cleanshutdown"))?;
+    let segment = dir.join("t-0").join("00000000000000000000.log");
+    let bytes = std::fs::read(&segment)?;
+    let mut torn = bytes.clone();
+    torn.extend_from_slice(&bytes[..40]);
+    std::fs::write(&segment, &torn)?;
+    let o = tidelog(
+        &["consume", "--dir", d, "--topic", "t", "--from-beginning"],
+        None,
+    )?;
+    assert_code(&o, 0, "consume after a crash");
+    assert_eq!(stdout(&o).lines().count(), 300);
+    assert!(stdout(&o).ends_with("v299\n"), "{}", stdout(&o));
+    let o = tidelog(&["topics", "describe", "--dir", d, "--topic", "t"], None)?;
+    assert_code(&o, 0, "describe after a crash");
+    assert!(stdout(&o).contains("LogEndOffset: 300"), "{}", stdout(&o));
+    // The same tail after a clean shutdown cannot be an append in flight.
+    std::fs::write(dir.join(".kafka_cleanshutdown"), b"")?;
+    let o = tidelog(
+        &["consume", "--dir", d, "--topic", "t", "--from-beginning"],
+        None,
+    )?;
+    assert_code(&o, 1, "consume of a torn tail after a clean shutdown");
+    assert_one_error_line(&o, "truncated");
+    Ok(())
+}
+
 #[test]
 fn verify_good_and_corrupt_stores() -> TestResult {
     let (_tmp, dir) = written_store()?;
