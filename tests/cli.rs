@@ -1168,3 +1168,32 @@ fn perf_produce_and_consume_report_rates() -> TestResult {
     assert_code(&o, 0, "verify after perf");
     Ok(())
 }
+
+#[test]
+fn perf_notes_an_ignored_partition_count_only_when_one_was_given() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let d = path_str(tmp.path());
+    let perf = |command: &str, extra: &[&str]| {
+        let mut args = vec!["perf", command, "--dir", d, "--records", "200", "--json"];
+        args.extend_from_slice(extra);
+        tidelog(&args, None)
+    };
+    let o = perf("produce", &["--partitions", "2"])?;
+    assert_code(&o, 0, "perf produce --partitions 2");
+    assert_eq!(stderr(&o), "");
+    // The topic exists with 2 partitions; no --partitions given, so nothing to note.
+    for command in ["consume", "produce"] {
+        let o = perf(command, &[])?;
+        assert_code(&o, 0, command);
+        assert_eq!(stderr(&o), "", "perf {command} without --partitions");
+        assert_eq!(json_number(&stdout(&o), "partitions"), Some(2.0));
+    }
+    let o = perf("consume", &["--partitions", "3"])?;
+    assert_code(&o, 0, "perf consume --partitions 3");
+    assert!(
+        stderr(&o).contains("exists with 2 partitions; --partitions 3 is ignored"),
+        "{}",
+        stderr(&o)
+    );
+    Ok(())
+}
