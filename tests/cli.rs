@@ -855,9 +855,10 @@ fn verify_and_dump_a_store_an_application_holds_open() -> TestResult {
     Ok(())
 }
 
-/// One uncompressed magic-1 log entry (`FORMAT.md` §10).
-fn legacy_v1_entry(offset: i64, timestamp: i64, value: &[u8]) -> Vec<u8> {
-    let mut message = vec![1u8, 0]; // magic 1, attributes: no codec, CreateTime
+/// One magic-1 log entry (`FORMAT.md` §10) with a null key: uncompressed if `attributes`
+/// is 0, else a wrapper whose `value` is the compressed inner message set.
+fn legacy_v1(offset: i64, attributes: u8, timestamp: i64, value: &[u8]) -> Vec<u8> {
+    let mut message = vec![1u8, attributes]; // magic 1; codec in bits 0-2, CreateTime
     message.extend_from_slice(&timestamp.to_be_bytes());
     message.extend_from_slice(&(-1i32).to_be_bytes()); // null key
     message.extend_from_slice(&(value.len() as i32).to_be_bytes());
@@ -870,13 +871,35 @@ fn legacy_v1_entry(offset: i64, timestamp: i64, value: &[u8]) -> Vec<u8> {
     entry
 }
 
+/// One uncompressed magic-1 log entry.
+fn legacy_v1_entry(offset: i64, timestamp: i64, value: &[u8]) -> Vec<u8> {
+    legacy_v1(offset, 0, timestamp, value)
+}
+
+/// The CRC-32 stored in a legacy entry.
+fn legacy_crc(entry: &[u8]) -> u32 {
+    u32::from_be_bytes([entry[12], entry[13], entry[14], entry[15]])
+}
+
 #[test]
 fn dump_legacy_messages() -> TestResult {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().join("old-0");
     std::fs::create_dir(&dir)?;
-    let mut segment = legacy_v1_entry(0, 1_600_000_000_000, b"hello");
-    segment.extend(legacy_v1_entry(1, 1_600_000_000_001, b"world"));
+    let hello = legacy_v1_entry(0, 1_600_000_000_000, b"hello");
+    let world = legacy_v1_entry(1, 1_600_000_000_001, b"world");
+    // A gzip wrapper of two inner messages (relative offsets 0 and 1) ending at offset 3.
+    let inner_a = legacy_v1_entry(0, 1_600_000_000_002, b"deep-a");
+    let inner_b = legacy_v1_entry(1, 1_600_000_000_003, b"deep-b");
+    let mut gzipped = Vec::new();
+    tidelog::compression::compress(
+        Compression::Gzip,
+        None,
+        &[inner_a.as_slice(), inner_b.as_slice()].concat(),
+        &mut gzipped,
+    )?;
+    let wrapper = legacy_v1(3, 1, 1_600_000_000_003, &gzipped);
+    let segment = [hello.as_slice(), &world, &wrapper].concat();
     let log = dir.join("00000000000000000000.log");
     std::fs::write(&log, &segment)?;
     let o = tidelog(&["dump", "--print-data", path_str(&log)], None)?;
@@ -888,11 +911,68 @@ fn dump_legacy_messages() -> TestResult {
         "{text}"
     );
     assert!(lines[2].ends_with(" isvalid: true"), "{text}");
+    // Kafka's record line for a legacy record: its own isValid and crc (and the brace that
+    // Kafka's format string leaves behind) before the key and payload.
     assert_eq!(
         lines[3],
-        "| offset: 0 CreateTime: 1600000000000 keySize: -1 valueSize: 5 payload: hello"
+        format!(
+            "| offset: 0 CreateTime: 1600000000000 keySize: -1 valueSize: 5 isValid: true crc: {}}} payload: hello",
+            legacy_crc(&hello)
+        )
     );
     assert!(lines[4].starts_with("offset: 1 position: 39 "), "{text}");
+    assert_eq!(
+        lines[5],
+        format!(
+            "| offset: 1 CreateTime: 1600000000001 keySize: -1 valueSize: 5 isValid: true crc: {}}} payload: world",
+            legacy_crc(&world)
+        )
+    );
+    assert!(
+        lines[6].starts_with("offset: 3 position: 78 CreateTime: 1600000000003 ")
+            && lines[6].contains(" magic: 1 compresscodec: gzip crc: "),
+        "{text}"
+    );
+    // The records of a wrapper are its inner messages, each with its own CRC.
+    assert_eq!(
+        lines[7],
+        format!(
+            "| offset: 2 CreateTime: 1600000000002 keySize: -1 valueSize: 6 isValid: true crc: {}}} payload: deep-a",
+            legacy_crc(&inner_a)
+        )
+    );
+    assert_eq!(
+        lines[8],
+        format!(
+            "| offset: 3 CreateTime: 1600000000003 keySize: -1 valueSize: 6 isValid: true crc: {}}} payload: deep-b",
+            legacy_crc(&inner_b)
+        )
+    );
+    assert_eq!(lines.len(), 9, "{text}");
+
+    let o = tidelog(&["dump", "--print-data", "--json", path_str(&log)], None)?;
+    assert_code(&o, 0, "dump --json of legacy messages");
+    let json = stdout(&o);
+    assert!(
+        json.lines().next().is_some_and(|l| l.contains(&format!(
+            "\"keySize\":-1,\"valueSize\":5,\"isValid\":true,\"crc\":{},\"key\":null,\"payload\":\"hello\"",
+            legacy_crc(&hello)
+        ))),
+        "{json}"
+    );
+
+    // A damaged message: isValid false, with the CRC it stores.
+    flip_byte(&log, 39 + world.len() - 1)?;
+    let o = tidelog(&["dump", "--print-data", path_str(&log)], None)?;
+    assert_code(&o, 1, "dump of a damaged legacy message");
+    assert!(
+        stdout(&o).contains(&format!(
+            "| offset: 1 CreateTime: 1600000000001 keySize: -1 valueSize: 5 isValid: false crc: {}}} payload: worl$",
+            legacy_crc(&world)
+        )),
+        "{}",
+        stdout(&o)
+    );
     Ok(())
 }
 
