@@ -1277,3 +1277,62 @@ fn perf_notes_an_ignored_partition_count_only_when_one_was_given() -> TestResult
     );
     Ok(())
 }
+
+/// Reads partition 0 of `topic` from the beginning with the read-only `consume`.
+fn consume_all(dir: &str, topic: &str) -> TestResult<String> {
+    let o = tidelog(
+        &[
+            "consume",
+            "--dir",
+            dir,
+            "--topic",
+            topic,
+            "--from-beginning",
+        ],
+        None,
+    )?;
+    assert_code(&o, 0, "consume");
+    Ok(stdout(&o))
+}
+
+#[test]
+fn produce_sync_appends_each_line_of_a_quiet_input_at_once() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("store");
+    let d = path_str(&dir);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tidelog"))
+        .args(["produce", "--dir", d, "--topic", "s", "--sync"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdin = child.stdin.take().ok_or("no stdin pipe")?;
+    // Each line, typed into an input that then goes quiet, is appended (and fsynced)
+    // without waiting for the batch to fill or the input to end.
+    for (i, line) in ["first", "second"].iter().enumerate() {
+        writeln!(stdin, "{line}")?;
+        stdin.flush()?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let seen = if dir.join("s-0").exists() {
+                consume_all(d, "s")?
+            } else {
+                String::new()
+            };
+            if seen.lines().count() == i + 1 {
+                assert_eq!(seen.lines().last(), Some(*line));
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{line} never appeared: {seen:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    drop(stdin);
+    let o = child.wait_with_output()?;
+    assert_code(&o, 0, "produce --sync");
+    assert_eq!(consume_all(d, "s")?, "first\nsecond\n");
+    Ok(())
+}
