@@ -1336,3 +1336,157 @@ fn produce_sync_appends_each_line_of_a_quiet_input_at_once() -> TestResult {
     assert_eq!(consume_all(d, "s")?, "first\nsecond\n");
     Ok(())
 }
+
+/// The lines a child writes to its stdout, as they come.
+fn stdout_lines(child: &mut std::process::Child) -> TestResult<std::sync::mpsc::Receiver<String>> {
+    use std::io::BufRead;
+    let out = child.stdout.take().ok_or("no stdout pipe")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(rx)
+}
+
+/// The next `expected.len()` lines of `lines`, each within a generous timeout.
+fn expect_lines(lines: &std::sync::mpsc::Receiver<String>, expected: &[&str]) -> TestResult {
+    for want in expected {
+        match lines.recv_timeout(std::time::Duration::from_secs(20)) {
+            Ok(got) => assert_eq!(got, *want),
+            Err(e) => return Err(format!("waiting for {want:?}: {e}").into()),
+        }
+    }
+    Ok(())
+}
+
+/// Appends one record per line to topic `topic` with `tidelog produce`.
+fn produce_lines(dir: &str, topic: &str, input: &str) -> TestResult<Output> {
+    tidelog(&["produce", "--dir", dir, "--topic", topic], Some(input))
+}
+
+#[test]
+fn consume_follow_prints_what_another_process_appends() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("store");
+    let d = path_str(&dir);
+    assert_code(&produce_lines(d, "f", "a\nb\n")?, 0, "produce");
+    let mut follower = Command::new(env!("CARGO_BIN_EXE_tidelog"))
+        .args([
+            "consume",
+            "--dir",
+            d,
+            "--topic",
+            "f",
+            "--from-beginning",
+            "--follow",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let lines = stdout_lines(&mut follower)?;
+    let result = (|| -> TestResult {
+        expect_lines(&lines, &["a", "b"])?;
+        // Another process appends (the follower takes no lock): the follower prints it.
+        assert_code(&produce_lines(d, "f", "c\n")?, 0, "produce while followed");
+        expect_lines(&lines, &["c"])?;
+        assert_code(&produce_lines(d, "f", "d\ne\n")?, 0, "produce again");
+        expect_lines(&lines, &["d", "e"])?;
+        assert!(follower.try_wait()?.is_none(), "--follow keeps running");
+        Ok(())
+    })();
+    follower.kill()?;
+    follower.wait()?;
+    result
+}
+
+#[test]
+fn consume_follow_with_a_group_commits_as_it_prints_and_keeps_running() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("store");
+    let d = path_str(&dir);
+    assert_code(&produce_lines(d, "f", "a\nb\n")?, 0, "produce");
+    let mut follower = Command::new(env!("CARGO_BIN_EXE_tidelog"))
+        .args([
+            "consume",
+            "--dir",
+            d,
+            "--topic",
+            "f",
+            "--group",
+            "g",
+            "--from-beginning",
+            "--follow",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let lines = stdout_lines(&mut follower)?;
+    let result = (|| -> TestResult {
+        expect_lines(&lines, &["a", "b"])?;
+        // The commit of what it printed lands in __consumer_offsets.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let committed = || -> TestResult<bool> {
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                if !entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("__consumer_offsets-")
+                {
+                    continue;
+                }
+                for file in std::fs::read_dir(entry.path())? {
+                    let file = file?;
+                    let is_log = file.path().extension().is_some_and(|e| e == "log");
+                    if is_log && file.metadata()?.len() > 0 {
+                        return Ok(true);
+                    }
+                }
+            }
+            Ok(false)
+        };
+        while !committed()? {
+            assert!(std::time::Instant::now() < deadline, "no commit");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(follower.try_wait()?.is_none(), "--follow keeps running");
+        // A group consumer owns the store (it commits): a producer is refused meanwhile.
+        let o = produce_lines(d, "f", "c\n")?;
+        assert_code(&o, 1, "produce beside a group consumer");
+        assert_one_error_line(&o, "locked");
+        Ok(())
+    })();
+    follower.kill()?;
+    follower.wait()?;
+    result?;
+    // What it printed was committed: the group goes on after it.
+    assert_code(
+        &produce_lines(d, "f", "c\n")?,
+        0,
+        "produce after the follower",
+    );
+    let o = tidelog(
+        &[
+            "consume",
+            "--dir",
+            d,
+            "--topic",
+            "f",
+            "--group",
+            "g",
+            "--from-beginning",
+        ],
+        None,
+    )?;
+    assert_code(&o, 0, "consume --group after the follower");
+    assert_eq!(stdout(&o), "c\n");
+    Ok(())
+}
