@@ -25,11 +25,10 @@ fn serve(log: &Log, stream: TcpStream) -> std::io::Result<()> {
                 match (offset.parse::<i64>(), max.parse::<usize>()) {
                     (Ok(offset), Ok(max)) => match log.read_raw(offset, max) {
                         Ok(slice) => {
-                            // The next offset is the one after the slice's last batch.
-                            let next = log
-                                .read(offset, max)
-                                .map(|r| r.next_offset())
-                                .unwrap_or(offset);
+                            // The offset after the slice's last batch, from the slice itself:
+                            // asking the log again could count batches appended since, which
+                            // the client would then skip.
+                            let next = slice.next_offset();
                             writeln!(out, "OK {next} {}", slice.len())?;
                             out.flush()?;
                             slice.copy_to(&out).map_err(std::io::Error::other)?;

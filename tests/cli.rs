@@ -447,6 +447,123 @@ fn flip_byte(path: &Path, at: usize) -> TestResult {
     Ok(())
 }
 
+/// A store with topic `t` of one partition: 300 records in 50 batches, closed cleanly.
+/// With `segment_bytes` small the batches spread over several segments; the index interval
+/// is large so that a reader walks each segment from its start.
+fn sealed_store(segment_bytes: &str) -> TestResult<(tempfile::TempDir, PathBuf)> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("store");
+    let store = Store::open(&dir, StoreConfig::default())?;
+    let config = TopicConfig::default()
+        .with("segment.bytes", segment_bytes)?
+        .with("index.interval.bytes", "1048576")?;
+    store.create_topic("t", 1, config)?;
+    let log = store.log("t", 0)?;
+    for batch in 0..50i64 {
+        let records: Vec<Record> = (0..6i64)
+            .map(|i| {
+                Record::new(
+                    1_700_000_000_000 + batch * 6 + i,
+                    format!("v{}", batch * 6 + i),
+                )
+            })
+            .collect();
+        log.append(&records, &AppendOptions::default())?;
+    }
+    drop(log);
+    store.close()?;
+    Ok((tmp, dir))
+}
+
+/// Asserts that stderr is exactly one line, an error naming `what`.
+fn assert_one_error_line(o: &Output, what: &str) {
+    let err = stderr(o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("tidelog: error: "), "{err}");
+    assert!(err.contains(what), "{err}");
+}
+
+#[test]
+fn read_commands_exit_1_on_a_flipped_byte_in_sealed_data() -> TestResult {
+    // One segment, a byte flipped in its middle, closed cleanly.
+    let (_tmp, dir) = sealed_store("1073741824")?;
+    let d = path_str(&dir);
+    let segment = dir.join("t-0").join("00000000000000000000.log");
+    let len = std::fs::metadata(&segment)?.len() as usize;
+    flip_byte(&segment, len / 2)?;
+    let o = tidelog(
+        &["consume", "--dir", d, "--topic", "t", "--from-beginning"],
+        None,
+    )?;
+    assert_code(&o, 1, "consume of a corrupt store");
+    assert_one_error_line(&o, &format!("corrupt data in {}", segment.display()));
+    assert!(stdout(&o).lines().count() < 300, "{}", stdout(&o));
+    let o = tidelog(&["topics", "describe", "--dir", d, "--topic", "t"], None)?;
+    assert_code(&o, 1, "describe of a corrupt store");
+    assert_one_error_line(&o, &format!("corrupt data in {}", segment.display()));
+    let o = tidelog(&["dump", path_str(&segment)], None)?;
+    assert_code(&o, 1, "dump of a corrupt segment");
+    assert!(stderr(&o).contains("checksum mismatch"), "{}", stderr(&o));
+    let o = tidelog(&["verify", "--dir", d], None)?;
+    assert_code(&o, 1, "verify of a corrupt store");
+    assert!(stderr(&o).contains("checksum mismatch"), "{}", stderr(&o));
+
+    // Several segments, the first damaged, and no clean-shutdown marker: damage in a
+    // segment the writer finished is corruption whatever the writer's state.
+    let (_tmp, dir) = sealed_store("1024")?;
+    let d = path_str(&dir);
+    std::fs::remove_file(dir.join(".kafka_cleanshutdown"))?;
+    std::fs::write(
+        dir.join("recovery-point-offset-checkpoint"),
+        b"0\n1\nt 0 0\n",
+    )?;
+    let first = dir.join("t-0").join("00000000000000000000.log");
+    let len = std::fs::metadata(&first)?.len() as usize;
+    flip_byte(&first, len / 2)?;
+    let o = tidelog(
+        &["consume", "--dir", d, "--topic", "t", "--from-beginning"],
+        None,
+    )?;
+    assert_code(&o, 1, "consume of a corrupt first segment");
+    assert_one_error_line(&o, &format!("corrupt data in {}", first.display()));
+    let o = tidelog(&["topics", "describe", "--dir", d], None)?;
+    assert_code(&o, 1, "describe of a corrupt first segment");
+    assert_one_error_line(&o, &format!("corrupt data in {}", first.display()));
+    Ok(())
+}
+
+#[test]
+fn consume_reads_a_torn_tail_after_a_crash_as_the_end() -> TestResult {
+    let (_tmp, dir) = sealed_store("1073741824")?;
+    let d = path_str(&dir);
+    // A crash: no marker, the recovery point at the end, and half a batch after it.
+    std::fs::remove_file(dir.join(".kafka_cleanshutdown"))?;
+    let segment = dir.join("t-0").join("00000000000000000000.log");
+    let bytes = std::fs::read(&segment)?;
+    let mut torn = bytes.clone();
+    torn.extend_from_slice(&bytes[..40]);
+    std::fs::write(&segment, &torn)?;
+    let o = tidelog(
+        &["consume", "--dir", d, "--topic", "t", "--from-beginning"],
+        None,
+    )?;
+    assert_code(&o, 0, "consume after a crash");
+    assert_eq!(stdout(&o).lines().count(), 300);
+    assert!(stdout(&o).ends_with("v299\n"), "{}", stdout(&o));
+    let o = tidelog(&["topics", "describe", "--dir", d, "--topic", "t"], None)?;
+    assert_code(&o, 0, "describe after a crash");
+    assert!(stdout(&o).contains("LogEndOffset: 300"), "{}", stdout(&o));
+    // The same tail after a clean shutdown cannot be an append in flight.
+    std::fs::write(dir.join(".kafka_cleanshutdown"), b"")?;
+    let o = tidelog(
+        &["consume", "--dir", d, "--topic", "t", "--from-beginning"],
+        None,
+    )?;
+    assert_code(&o, 1, "consume of a torn tail after a clean shutdown");
+    assert_one_error_line(&o, "truncated");
+    Ok(())
+}
+
 #[test]
 fn verify_good_and_corrupt_stores() -> TestResult {
     let (_tmp, dir) = written_store()?;
@@ -738,9 +855,10 @@ fn verify_and_dump_a_store_an_application_holds_open() -> TestResult {
     Ok(())
 }
 
-/// One uncompressed magic-1 log entry (`FORMAT.md` §10).
-fn legacy_v1_entry(offset: i64, timestamp: i64, value: &[u8]) -> Vec<u8> {
-    let mut message = vec![1u8, 0]; // magic 1, attributes: no codec, CreateTime
+/// One magic-1 log entry (`FORMAT.md` §10) with a null key: uncompressed if `attributes`
+/// is 0, else a wrapper whose `value` is the compressed inner message set.
+fn legacy_v1(offset: i64, attributes: u8, timestamp: i64, value: &[u8]) -> Vec<u8> {
+    let mut message = vec![1u8, attributes]; // magic 1; codec in bits 0-2, CreateTime
     message.extend_from_slice(&timestamp.to_be_bytes());
     message.extend_from_slice(&(-1i32).to_be_bytes()); // null key
     message.extend_from_slice(&(value.len() as i32).to_be_bytes());
@@ -753,13 +871,35 @@ fn legacy_v1_entry(offset: i64, timestamp: i64, value: &[u8]) -> Vec<u8> {
     entry
 }
 
+/// One uncompressed magic-1 log entry.
+fn legacy_v1_entry(offset: i64, timestamp: i64, value: &[u8]) -> Vec<u8> {
+    legacy_v1(offset, 0, timestamp, value)
+}
+
+/// The CRC-32 stored in a legacy entry.
+fn legacy_crc(entry: &[u8]) -> u32 {
+    u32::from_be_bytes([entry[12], entry[13], entry[14], entry[15]])
+}
+
 #[test]
 fn dump_legacy_messages() -> TestResult {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().join("old-0");
     std::fs::create_dir(&dir)?;
-    let mut segment = legacy_v1_entry(0, 1_600_000_000_000, b"hello");
-    segment.extend(legacy_v1_entry(1, 1_600_000_000_001, b"world"));
+    let hello = legacy_v1_entry(0, 1_600_000_000_000, b"hello");
+    let world = legacy_v1_entry(1, 1_600_000_000_001, b"world");
+    // A gzip wrapper of two inner messages (relative offsets 0 and 1) ending at offset 3.
+    let inner_a = legacy_v1_entry(0, 1_600_000_000_002, b"deep-a");
+    let inner_b = legacy_v1_entry(1, 1_600_000_000_003, b"deep-b");
+    let mut gzipped = Vec::new();
+    tidelog::compression::compress(
+        Compression::Gzip,
+        None,
+        &[inner_a.as_slice(), inner_b.as_slice()].concat(),
+        &mut gzipped,
+    )?;
+    let wrapper = legacy_v1(3, 1, 1_600_000_000_003, &gzipped);
+    let segment = [hello.as_slice(), &world, &wrapper].concat();
     let log = dir.join("00000000000000000000.log");
     std::fs::write(&log, &segment)?;
     let o = tidelog(&["dump", "--print-data", path_str(&log)], None)?;
@@ -771,11 +911,68 @@ fn dump_legacy_messages() -> TestResult {
         "{text}"
     );
     assert!(lines[2].ends_with(" isvalid: true"), "{text}");
+    // Kafka's record line for a legacy record: its own isValid and crc (and the brace that
+    // Kafka's format string leaves behind) before the key and payload.
     assert_eq!(
         lines[3],
-        "| offset: 0 CreateTime: 1600000000000 keySize: -1 valueSize: 5 payload: hello"
+        format!(
+            "| offset: 0 CreateTime: 1600000000000 keySize: -1 valueSize: 5 isValid: true crc: {}}} payload: hello",
+            legacy_crc(&hello)
+        )
     );
     assert!(lines[4].starts_with("offset: 1 position: 39 "), "{text}");
+    assert_eq!(
+        lines[5],
+        format!(
+            "| offset: 1 CreateTime: 1600000000001 keySize: -1 valueSize: 5 isValid: true crc: {}}} payload: world",
+            legacy_crc(&world)
+        )
+    );
+    assert!(
+        lines[6].starts_with("offset: 3 position: 78 CreateTime: 1600000000003 ")
+            && lines[6].contains(" magic: 1 compresscodec: gzip crc: "),
+        "{text}"
+    );
+    // The records of a wrapper are its inner messages, each with its own CRC.
+    assert_eq!(
+        lines[7],
+        format!(
+            "| offset: 2 CreateTime: 1600000000002 keySize: -1 valueSize: 6 isValid: true crc: {}}} payload: deep-a",
+            legacy_crc(&inner_a)
+        )
+    );
+    assert_eq!(
+        lines[8],
+        format!(
+            "| offset: 3 CreateTime: 1600000000003 keySize: -1 valueSize: 6 isValid: true crc: {}}} payload: deep-b",
+            legacy_crc(&inner_b)
+        )
+    );
+    assert_eq!(lines.len(), 9, "{text}");
+
+    let o = tidelog(&["dump", "--print-data", "--json", path_str(&log)], None)?;
+    assert_code(&o, 0, "dump --json of legacy messages");
+    let json = stdout(&o);
+    assert!(
+        json.lines().next().is_some_and(|l| l.contains(&format!(
+            "\"keySize\":-1,\"valueSize\":5,\"isValid\":true,\"crc\":{},\"key\":null,\"payload\":\"hello\"",
+            legacy_crc(&hello)
+        ))),
+        "{json}"
+    );
+
+    // A damaged message: isValid false, with the CRC it stores.
+    flip_byte(&log, 39 + world.len() - 1)?;
+    let o = tidelog(&["dump", "--print-data", path_str(&log)], None)?;
+    assert_code(&o, 1, "dump of a damaged legacy message");
+    assert!(
+        stdout(&o).contains(&format!(
+            "| offset: 1 CreateTime: 1600000000001 keySize: -1 valueSize: 5 isValid: false crc: {}}} payload: worl$",
+            legacy_crc(&world)
+        )),
+        "{}",
+        stdout(&o)
+    );
     Ok(())
 }
 
@@ -1049,5 +1246,247 @@ fn perf_produce_and_consume_report_rates() -> TestResult {
 
     let o = tidelog(&["verify", "--dir", d], None)?;
     assert_code(&o, 0, "verify after perf");
+    Ok(())
+}
+
+#[test]
+fn perf_notes_an_ignored_partition_count_only_when_one_was_given() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let d = path_str(tmp.path());
+    let perf = |command: &str, extra: &[&str]| {
+        let mut args = vec!["perf", command, "--dir", d, "--records", "200", "--json"];
+        args.extend_from_slice(extra);
+        tidelog(&args, None)
+    };
+    let o = perf("produce", &["--partitions", "2"])?;
+    assert_code(&o, 0, "perf produce --partitions 2");
+    assert_eq!(stderr(&o), "");
+    // The topic exists with 2 partitions; no --partitions given, so nothing to note.
+    for command in ["consume", "produce"] {
+        let o = perf(command, &[])?;
+        assert_code(&o, 0, command);
+        assert_eq!(stderr(&o), "", "perf {command} without --partitions");
+        assert_eq!(json_number(&stdout(&o), "partitions"), Some(2.0));
+    }
+    let o = perf("consume", &["--partitions", "3"])?;
+    assert_code(&o, 0, "perf consume --partitions 3");
+    assert!(
+        stderr(&o).contains("exists with 2 partitions; --partitions 3 is ignored"),
+        "{}",
+        stderr(&o)
+    );
+    Ok(())
+}
+
+/// Reads partition 0 of `topic` from the beginning with the read-only `consume`.
+fn consume_all(dir: &str, topic: &str) -> TestResult<String> {
+    let o = tidelog(
+        &[
+            "consume",
+            "--dir",
+            dir,
+            "--topic",
+            topic,
+            "--from-beginning",
+        ],
+        None,
+    )?;
+    assert_code(&o, 0, "consume");
+    Ok(stdout(&o))
+}
+
+#[test]
+fn produce_sync_appends_each_line_of_a_quiet_input_at_once() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("store");
+    let d = path_str(&dir);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tidelog"))
+        .args(["produce", "--dir", d, "--topic", "s", "--sync"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdin = child.stdin.take().ok_or("no stdin pipe")?;
+    // Each line, typed into an input that then goes quiet, is appended (and fsynced)
+    // without waiting for the batch to fill or the input to end.
+    for (i, line) in ["first", "second"].iter().enumerate() {
+        writeln!(stdin, "{line}")?;
+        stdin.flush()?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let seen = if dir.join("s-0").exists() {
+                consume_all(d, "s")?
+            } else {
+                String::new()
+            };
+            if seen.lines().count() == i + 1 {
+                assert_eq!(seen.lines().last(), Some(*line));
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{line} never appeared: {seen:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    drop(stdin);
+    let o = child.wait_with_output()?;
+    assert_code(&o, 0, "produce --sync");
+    assert_eq!(consume_all(d, "s")?, "first\nsecond\n");
+    Ok(())
+}
+
+/// The lines a child writes to its stdout, as they come.
+fn stdout_lines(child: &mut std::process::Child) -> TestResult<std::sync::mpsc::Receiver<String>> {
+    use std::io::BufRead;
+    let out = child.stdout.take().ok_or("no stdout pipe")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(rx)
+}
+
+/// The next `expected.len()` lines of `lines`, each within a generous timeout.
+fn expect_lines(lines: &std::sync::mpsc::Receiver<String>, expected: &[&str]) -> TestResult {
+    for want in expected {
+        match lines.recv_timeout(std::time::Duration::from_secs(20)) {
+            Ok(got) => assert_eq!(got, *want),
+            Err(e) => return Err(format!("waiting for {want:?}: {e}").into()),
+        }
+    }
+    Ok(())
+}
+
+/// Appends one record per line to topic `topic` with `tidelog produce`.
+fn produce_lines(dir: &str, topic: &str, input: &str) -> TestResult<Output> {
+    tidelog(&["produce", "--dir", dir, "--topic", topic], Some(input))
+}
+
+#[test]
+fn consume_follow_prints_what_another_process_appends() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("store");
+    let d = path_str(&dir);
+    assert_code(&produce_lines(d, "f", "a\nb\n")?, 0, "produce");
+    let mut follower = Command::new(env!("CARGO_BIN_EXE_tidelog"))
+        .args([
+            "consume",
+            "--dir",
+            d,
+            "--topic",
+            "f",
+            "--from-beginning",
+            "--follow",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let lines = stdout_lines(&mut follower)?;
+    let result = (|| -> TestResult {
+        expect_lines(&lines, &["a", "b"])?;
+        // Another process appends (the follower takes no lock): the follower prints it.
+        assert_code(&produce_lines(d, "f", "c\n")?, 0, "produce while followed");
+        expect_lines(&lines, &["c"])?;
+        assert_code(&produce_lines(d, "f", "d\ne\n")?, 0, "produce again");
+        expect_lines(&lines, &["d", "e"])?;
+        assert!(follower.try_wait()?.is_none(), "--follow keeps running");
+        Ok(())
+    })();
+    follower.kill()?;
+    follower.wait()?;
+    result
+}
+
+#[test]
+fn consume_follow_with_a_group_commits_as_it_prints_and_keeps_running() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("store");
+    let d = path_str(&dir);
+    assert_code(&produce_lines(d, "f", "a\nb\n")?, 0, "produce");
+    let mut follower = Command::new(env!("CARGO_BIN_EXE_tidelog"))
+        .args([
+            "consume",
+            "--dir",
+            d,
+            "--topic",
+            "f",
+            "--group",
+            "g",
+            "--from-beginning",
+            "--follow",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let lines = stdout_lines(&mut follower)?;
+    let result = (|| -> TestResult {
+        expect_lines(&lines, &["a", "b"])?;
+        // The commit of what it printed lands in __consumer_offsets.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let committed = || -> TestResult<bool> {
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                if !entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("__consumer_offsets-")
+                {
+                    continue;
+                }
+                for file in std::fs::read_dir(entry.path())? {
+                    let file = file?;
+                    let is_log = file.path().extension().is_some_and(|e| e == "log");
+                    if is_log && file.metadata()?.len() > 0 {
+                        return Ok(true);
+                    }
+                }
+            }
+            Ok(false)
+        };
+        while !committed()? {
+            assert!(std::time::Instant::now() < deadline, "no commit");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(follower.try_wait()?.is_none(), "--follow keeps running");
+        // A group consumer owns the store (it commits): a producer is refused meanwhile.
+        let o = produce_lines(d, "f", "c\n")?;
+        assert_code(&o, 1, "produce beside a group consumer");
+        assert_one_error_line(&o, "locked");
+        Ok(())
+    })();
+    follower.kill()?;
+    follower.wait()?;
+    result?;
+    // What it printed was committed: the group goes on after it.
+    assert_code(
+        &produce_lines(d, "f", "c\n")?,
+        0,
+        "produce after the follower",
+    );
+    let o = tidelog(
+        &[
+            "consume",
+            "--dir",
+            d,
+            "--topic",
+            "f",
+            "--group",
+            "g",
+            "--from-beginning",
+        ],
+        None,
+    )?;
+    assert_code(&o, 0, "consume --group after the follower");
+    assert_eq!(stdout(&o), "c\n");
     Ok(())
 }

@@ -604,3 +604,168 @@ fn opening_read_only_creates_nothing() -> TestResult {
     log.close()?;
     Ok(())
 }
+
+/// The location of an `Error::Corrupt`, or a description of what came instead and where.
+#[track_caller]
+fn corrupt_at<T>(result: tidelog::Result<T>) -> TestResult<tidelog::Location> {
+    let line = std::panic::Location::caller().line();
+    match result {
+        Err(Error::Corrupt { location, .. }) => Ok(location),
+        Err(e) => Err(format!("line {line}: expected Error::Corrupt, got {e}").into()),
+        Ok(_) => Err(format!("line {line}: expected Error::Corrupt, got Ok").into()),
+    }
+}
+
+#[test]
+fn bytes_past_a_segment_end_no_append_in_flight_explains_are_corruption() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("p-0");
+    // No index entries: the walk covers each segment from its start.
+    let config = LogConfig {
+        segment_bytes: 4096,
+        index_interval_bytes: 1 << 20,
+        ..Default::default()
+    };
+    let log = Log::open(&path, config.clone(), LogOpenOptions::default())?;
+    for _ in 0..80 {
+        let base = log.end_offset();
+        log.append(&records_at(base, 2), &AppendOptions::default())?;
+    }
+    // A last segment of ten small batches (no offset of a large value among them).
+    log.roll()?;
+    for _ in 0..10 {
+        let base = log.end_offset();
+        log.append(&records_at(base, 2), &AppendOptions::default())?;
+    }
+    let end = log.end_offset();
+    let bases = log.segment_base_offsets();
+    assert!(bases.len() >= 3, "{bases:?}");
+    log.close()?;
+    let segment = |base: i64| path.join(format!("{base:020}.log"));
+
+    // A flipped byte in the middle of a segment that is not the last.
+    let first = segment(bases[0]);
+    let pristine = std::fs::read(&first)?;
+    let mut bad = pristine.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x40;
+    std::fs::write(&first, &bad)?;
+    let at = corrupt_at(Log::open_read_only(&path, config.clone()))?;
+    assert_eq!(at.path.as_deref(), Some(first.as_path()));
+    assert!(at.position.is_some_and(|p| p <= mid as u64), "{at:?}");
+    assert!(
+        at.offset.is_some_and(|o| o >= bases[0] && o < bases[1]),
+        "{at:?}"
+    );
+    std::fs::write(&first, &pristine)?;
+
+    // A flipped byte in the last segment with valid batches after it.
+    let last_base = *bases.last().ok_or("segments")?;
+    let last = segment(last_base);
+    let pristine = std::fs::read(&last)?;
+    let ro = Log::open_read_only(&path, config.clone())?;
+    assert_eq!(ro.end_offset(), end);
+    // In the records of the sixth batch, under its CRC.
+    let sixth = ro.read_raw(last_base + 10, 1)?.position();
+    let mut bad = pristine.clone();
+    bad[sixth as usize + 70] ^= 0x40;
+    std::fs::write(&last, &bad)?;
+    let at = corrupt_at(Log::open_read_only(&path, config.clone()))?;
+    assert_eq!(at.path.as_deref(), Some(last.as_path()));
+    assert_eq!(
+        (at.position, at.offset),
+        (Some(sixth), Some(last_base + 10))
+    );
+    // A reader that walked those bytes before the damage finds it where it reads.
+    assert!(!ro.refresh()?);
+    corrupt_at(ro.read(last_base, 1 << 20))?;
+
+    // The same damage in the very last batch reads as the end: a torn append.
+    let mut bad = pristine.clone();
+    let last_byte = bad.len() - 1;
+    bad[last_byte] ^= 0x40;
+    std::fs::write(&last, &bad)?;
+    let ro = Log::open_read_only(&path, config.clone())?;
+    assert!(ro.end_offset() < end && ro.end_offset() >= last_base);
+    let mut next = ro.log_start_offset();
+    while next < ro.end_offset() {
+        check_records(&ro.read(next, 1 << 20)?, &mut next)?;
+    }
+    assert_eq!(next, ro.end_offset());
+    Ok(())
+}
+
+#[test]
+fn a_bad_last_batch_below_the_recovery_point_or_after_a_clean_close_is_corruption() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path(), StoreConfig::default())?;
+    store.create_topic("t", 1, TopicConfig::default())?;
+    let log = store.log("t", 0)?;
+    for i in 0..30u64 {
+        let base = log.end_offset();
+        log.append(&records_at(base, 3), &codec(i))?;
+    }
+    let end = log.end_offset();
+    let last_batch = log.read_raw(end - 1, 1)?;
+    let (last_position, last_bytes) = (last_batch.position(), last_batch.to_vec()?);
+    let last_base = i64::from_be_bytes(last_bytes[..8].try_into()?);
+    drop(log);
+    store.close()?;
+    let segment = dir.path().join("t-0").join("00000000000000000000.log");
+    let checkpoint = dir.path().join("recovery-point-offset-checkpoint");
+    let marker = dir.path().join(".kafka_cleanshutdown");
+    let pristine = std::fs::read(&segment)?;
+    assert!(marker.exists());
+
+    // Half a batch after a clean close: the writer left no append in flight.
+    let mut torn = pristine.clone();
+    let mut next_batch = last_bytes.clone();
+    next_batch[..8].copy_from_slice(&end.to_be_bytes());
+    torn.extend_from_slice(&next_batch[..next_batch.len() / 2]);
+    std::fs::write(&segment, &torn)?;
+    let at = corrupt_at(ReadOnlyStore::open(dir.path())?.log("t", 0))?;
+    assert_eq!(at.path.as_deref(), Some(segment.as_path()));
+    assert_eq!(
+        (at.position, at.offset),
+        (Some(pristine.len() as u64), Some(end))
+    );
+    corrupt_at(ReadOnlyStore::open(dir.path())?.describe_topic("t"))?;
+
+    // After a crash (no marker) it is the end, at the recovery point.
+    std::fs::remove_file(&marker)?;
+    std::fs::write(&checkpoint, format!("0\n1\nt 0 {end}\n"))?;
+    let reader = ReadOnlyStore::open(dir.path())?;
+    assert_eq!(reader.log("t", 0)?.end_offset(), end);
+    // A recovery point above it says it was fsynced whole: the next refresh, or open, sees
+    // the corruption.
+    std::fs::write(&checkpoint, format!("0\n1\nt 0 {}\n", end + 3))?;
+    let at = corrupt_at(reader.refresh())?;
+    assert_eq!(
+        (at.position, at.offset),
+        (Some(pristine.len() as u64), Some(end))
+    );
+    corrupt_at(ReadOnlyStore::open(dir.path())?.log("t", 0))?;
+    std::fs::write(&checkpoint, format!("0\n1\nt 0 {end}\n"))?;
+
+    // A bad last batch below the recovery point was fsynced whole: corruption.
+    let mut bad = pristine.clone();
+    let last_byte = bad.len() - 1;
+    bad[last_byte] ^= 0x40;
+    std::fs::write(&segment, &bad)?;
+    let at = corrupt_at(ReadOnlyStore::open(dir.path())?.log("t", 0))?;
+    assert_eq!(
+        (at.position, at.offset),
+        (Some(last_position), Some(last_base))
+    );
+
+    // Above the recovery point it is a torn append: the log ends before it.
+    std::fs::write(&checkpoint, format!("0\n1\nt 0 {last_base}\n"))?;
+    let reader = ReadOnlyStore::open(dir.path())?;
+    let log = reader.log("t", 0)?;
+    assert_eq!(log.end_offset(), last_base);
+    let mut next = 0;
+    while next < last_base {
+        check_records(&log.read(next, 1 << 20)?, &mut next)?;
+    }
+    Ok(())
+}

@@ -20,16 +20,45 @@ pub struct FileSlice<F: StorageFile> {
     start: u64,
     len: u64,
     read_pos: u64,
+    /// The offset after the last batch in the range, from the headers the read walked.
+    next_offset: i64,
 }
 
 impl<F: StorageFile> FileSlice<F> {
-    pub(crate) fn new(file: Arc<F>, start: u64, len: u64) -> Self {
+    /// The range `[start, start + len)` of `file`, whose last batch ends before
+    /// `next_offset` (the requested offset for an empty range).
+    pub(crate) fn new(file: Arc<F>, start: u64, len: u64, next_offset: i64) -> Self {
         FileSlice {
             file,
             start,
             len,
             read_pos: 0,
+            next_offset,
         }
+    }
+
+    /// The offset after the slice's last batch: where the next fetch starts. For an empty
+    /// slice (a read at the end of what the read may see) it is the offset asked for.
+    ///
+    /// It is taken from the batch headers the read walked when it built the slice, so it
+    /// always describes these bytes, whatever the log has appended since (a second read
+    /// to learn it could return more batches than the slice holds).
+    ///
+    /// ```
+    /// use tidelog::log::{AppendOptions, Log, LogOpenOptions};
+    /// use tidelog::record::Record;
+    /// # let dir = tempfile::tempdir()?;
+    /// let log = Log::open(dir.path().join("events-0"), Default::default(), LogOpenOptions::default())?;
+    /// let batch = [Record::new(1, b"a".to_vec()), Record::new(2, b"b".to_vec())];
+    /// log.append(&batch, &AppendOptions::default())?;
+    /// let slice = log.read_raw(0, 1 << 20)?;
+    /// log.append(&batch, &AppendOptions::default())?; // after the slice was taken
+    /// assert_eq!(slice.next_offset(), 2);
+    /// assert_eq!(log.read_raw(4, 1 << 20)?.next_offset(), 4); // at the end: empty
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
     }
 
     /// Position of the first byte in the segment file.
@@ -157,5 +186,82 @@ impl<F: StorageFile> Read for FileSlice<F> {
             .map_err(io::Error::other)?;
         self.read_pos += n as u64;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::error::{Error, Result};
+    use crate::log::{AppendOptions, Log, LogOpenOptions};
+    use crate::record::{Batch, BatchIter, Record};
+    use crate::Compression;
+
+    /// The offset after the last batch in `bytes`, parsed from the bytes themselves.
+    fn next_after(bytes: &[u8]) -> Result<Option<i64>> {
+        let mut last = None;
+        for batch in BatchIter::new(bytes) {
+            let (_, batch): (usize, Batch<'_>) = batch?;
+            last = Some(batch.next_offset());
+        }
+        Ok(last)
+    }
+
+    #[test]
+    fn next_offset_follows_the_last_batch_in_the_slice() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", "/tmp", e))?;
+        let config = crate::config::LogConfig {
+            segment_bytes: 2048,
+            ..Default::default()
+        };
+        let log = Log::open(dir.path(), config, LogOpenOptions::default())?;
+        for i in 0..40i64 {
+            let records: Vec<Record> = (0..3)
+                .map(|j| Record::new(i * 3 + j, format!("value {i} {j}").into_bytes()))
+                .collect();
+            let opts = if i % 2 == 0 {
+                AppendOptions::with_compression(Compression::Lz4)
+            } else {
+                AppendOptions::default()
+            };
+            log.append(&records, &opts)?;
+        }
+        let end = log.end_offset();
+        // Every offset, with budgets from one batch to everything: each slice ends in a
+        // batch whose next offset it reports, and the slices chain to the end.
+        for max in [1usize, 200, 700, 1 << 20] {
+            let mut offset = 0;
+            while offset < end {
+                let slice = log.read_raw(offset, max)?;
+                let bytes = slice.to_vec()?;
+                assert!(!bytes.is_empty(), "a slice below the end at {offset}");
+                assert_eq!(
+                    Some(slice.next_offset()),
+                    next_after(&bytes)?,
+                    "at {offset}"
+                );
+                assert!(slice.next_offset() > offset);
+                offset = slice.next_offset();
+            }
+            assert_eq!(offset, end);
+        }
+        // From the middle of a batch: the batch holding the offset, and what follows it.
+        let slice = log.read_raw(4, 1)?;
+        assert_eq!(slice.next_offset(), 6);
+        // At the end: empty, at the offset asked for.
+        let at_end = log.read_raw(end, 1 << 20)?;
+        assert!(at_end.is_empty());
+        assert_eq!(at_end.next_offset(), end);
+
+        // Appends after the slice was taken change neither its bytes nor its next offset,
+        // while a second read (what a server asking again would see) returns more.
+        let slice = log.read_raw(end - 3, 1 << 20)?;
+        log.append(
+            &[Record::new(1, b"later".to_vec())],
+            &AppendOptions::default(),
+        )?;
+        assert_eq!(slice.next_offset(), end);
+        assert_eq!(next_after(&slice.to_vec()?)?, Some(end));
+        assert_eq!(log.read(end - 3, 1 << 20)?.next_offset(), end + 1);
+        Ok(())
     }
 }

@@ -452,7 +452,8 @@ impl<S: Storage> Log<S> {
         let first = segments
             .partition_point(|s| s.base_offset() <= offset)
             .saturating_sub(1);
-        let empty = |s: &LogSegment<S>| FileSlice::new(Arc::clone(s.log_file()), s.size(), 0);
+        let empty =
+            |s: &LogSegment<S>| FileSlice::new(Arc::clone(s.log_file()), s.size(), 0, offset);
         if offset < visible_end {
             for segment in &segments[first..] {
                 let seg_end = segment.size();
@@ -463,6 +464,9 @@ impl<S: Storage> Log<S> {
                     break;
                 }
                 let mut end = head.end();
+                // The slice's next offset, from the headers walked: a reader that asked the
+                // log again could see batches appended since.
+                let mut next_offset = head.next_offset();
                 while let Some(next) = segment.header_at(end, seg_end)? {
                     if next.base_offset >= visible_end
                         || (next.end() - head.position) as usize > max_bytes
@@ -470,6 +474,7 @@ impl<S: Storage> Log<S> {
                         break;
                     }
                     end = next.end();
+                    next_offset = next.next_offset();
                 }
                 self.counters
                     .bytes_read
@@ -478,6 +483,7 @@ impl<S: Storage> Log<S> {
                     Arc::clone(segment.log_file()),
                     head.position,
                     end - head.position,
+                    next_offset,
                 ));
             }
         }

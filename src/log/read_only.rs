@@ -9,13 +9,39 @@
 //!
 //! The end of each segment is found by walking batches from its last offset-index entry (the
 //! tail only, never the whole log), each checked whole (framing and CRC), stopping before a
-//! batch that runs past the end of the file or fails its checks: the writer's append in
-//! flight, or a crash's torn tail. A reader thus sees every complete batch up to the end
-//! found, never a partial one. [`Log::refresh`]
+//! batch that runs past the end of the file or fails its checks. A reader thus sees every
+//! complete batch up to the end found, never a partial one. [`Log::refresh`]
 //! follows the writer (new segments after a roll, segments gone to retention or truncation,
 //! new batches at the tail), and [`Log::wait_for`] polls it.
+//!
+//! # Where the walk stops: the end, or corruption
+//!
+//! Bytes past the point where a segment's walk stopped are either the writer's append in
+//! flight (or a crash's torn tail), which reads as the end of the log, or damage, which is
+//! [`Error::Corrupt`] naming the file, the position and the offset of the bad batch. A live
+//! writer only ever appends to its last segment, and a reader sees a prefix of each append,
+//! so the rule is:
+//!
+//! - bytes past the walk's stop in a segment that is **not the last** are corruption: the
+//!   writer finished that segment before it rolled (and recovery cuts a crash's torn tail
+//!   before a roll);
+//! - in the **last** segment, a bad batch followed by a further complete, valid magic-2 batch
+//!   that continues its offsets (found by scanning the bytes after it) is corruption: a torn
+//!   append is the last thing in the file;
+//! - otherwise the bad batch in the last segment is the end (never an error, never a partial
+//!   batch), unless the store says it cannot be: the read-only store
+//!   ([`ReadOnlyStore`](crate::store::ReadOnlyStore)) reports corruption when the bad batch
+//!   lies below the partition's recovery point (`recovery-point-offset-checkpoint`: fsynced
+//!   data cannot be torn) or when `.kafka_cleanshutdown` says the writer closed cleanly.
+//!
+//! A writer's truncation or append can look like damage for an instant, so a suspicion is
+//! confirmed by walking again after [`CONFIRM_DELAY`] (and, for the clean-shutdown marker,
+//! by finding the marker still there after that walk) before it is reported. The open
+//! checks every segment; a refresh checks again when the segments or the end changed. Damage
+//! before the point a walk starts from (its segment's last index entry) is not seen by the
+//! open: reads report it when they reach it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,9 +53,10 @@ use super::log::{Log, Writer};
 use super::options::RecoveryReport;
 use crate::checkpoint::{LeaderEpochCheckpoint, LEADER_EPOCH_CHECKPOINT_FILE};
 use crate::config::{Clock, LogConfig, SystemClock};
-use crate::error::{Error, Result};
-use crate::io::{StdFs, Storage};
-use crate::segment::{FileKind, LogSegment, SegmentFileName};
+use crate::error::{Corruption, Error, Result};
+use crate::io::{StdFs, Storage, StorageFile};
+use crate::record::{Batch, HEADER_SIZE_UP_TO_MAGIC, MAGIC_V2, RECORD_BATCH_OVERHEAD};
+use crate::segment::{BatchInfo, FileKind, LogSegment, SegmentFileName, HEADER_PEEK_BYTES};
 
 /// How long a read-only [`Log::wait_for`] sleeps between refreshes.
 const POLL_INTERVAL: Duration = Duration::from_millis(5);
@@ -37,6 +64,27 @@ const POLL_INTERVAL: Duration = Duration::from_millis(5);
 /// How often a refresh lists the directory again when a segment in the middle of the list
 /// vanished between the listing and its open (a listing that raced a truncation).
 const LIST_ATTEMPTS: usize = 3;
+
+/// How long a reader waits before walking again to confirm that bytes past a segment's end
+/// are damage, not a writer's append or truncation caught half done. Long beside one append
+/// (microseconds), short beside a person waiting; paid only when something looks wrong.
+pub(crate) const CONFIRM_DELAY: Duration = Duration::from_millis(50);
+
+/// Bytes read at a time when scanning past a bad batch for valid data.
+const SCAN_CHUNK: usize = 1 << 20;
+
+/// Where a read-only walk stopped short of its segment file's end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TailStop {
+    /// The segment's `.log` file.
+    pub(crate) path: PathBuf,
+    /// Where the walk stopped: the start of the batch that failed.
+    pub(crate) position: u64,
+    /// The offset a batch there would start at (the segment's end found).
+    pub(crate) offset: i64,
+    /// The file's length when looked at.
+    pub(crate) file_len: u64,
+}
 
 impl Log<StdFs> {
     /// Opens the partition directory `dir` read-only on the real file system, beside a live
@@ -61,7 +109,22 @@ impl<S: Storage> Log<S> {
     /// only, never the whole log), each checked whole (framing and CRC), stopping before a
     /// batch that runs past the end of the file or fails its checks: the writer's append in
     /// flight, or a crash's torn tail. Readers thus see every complete batch up to the end
-    /// found, never a partial one. A segment whose files vanish or are not all there yet is
+    /// found, never a partial one.
+    ///
+    /// Where a walk stops before the end of its file, the bytes there are either the
+    /// writer's append in flight (or a crash's torn tail), which reads as the end of the
+    /// log, or damage, which is [`Error::Corrupt`] with the file, position and offset of the
+    /// bad batch. A live writer appends only to its last segment, and a reader sees a prefix
+    /// of each append, so a stop in a segment that is not the last is damage, and so is a bad
+    /// batch in the last segment followed by a complete, valid batch that continues its
+    /// offsets. A bad batch at the very end of the last segment is the end here; the
+    /// read-only store ([`ReadOnlyStore`](crate::store::ReadOnlyStore)) also reports it as
+    /// damage below the partition's recovery point or after a clean shutdown. Before
+    /// reporting, the reader waits a moment and walks again, so that a writer's truncation
+    /// or append caught half done is not taken for damage. Damage before the last
+    /// offset-index entry of a segment is not looked at here: reads report it.
+    ///
+    /// A segment whose files vanish or are not all there yet is
     /// left out if it is the first (retention deleting it) or the last (a roll creating it).
     /// A directory with no segment yet opens as an empty log at offset 0.
     ///
@@ -93,7 +156,9 @@ impl<S: Storage> Log<S> {
     ///
     /// # Errors
     /// [`Error::InvalidConfig`]; I/O errors (`NotFound` if `dir` is missing);
-    /// [`Error::InvalidLayout`] if a segment in the middle of the log lacks a file.
+    /// [`Error::InvalidLayout`] if a segment in the middle of the log lacks a file;
+    /// [`Error::Corrupt`] with the file, position and offset of a bad batch that cannot be
+    /// the end of the log.
     pub fn open_read_only_with(
         storage: S,
         dir: impl AsRef<Path>,
@@ -129,7 +194,7 @@ impl<S: Storage> Log<S> {
             counters: Default::default(),
             read_only: true,
         };
-        let segments = log.sync_segments(&[])?.unwrap_or_default();
+        let segments = log.checked_sync(&[])?.unwrap_or_default();
         let start = segments.first().map_or(0, |s| s.base_offset());
         let end = segments.last().map_or(0, |s| s.next_offset());
         *log.segments.get_mut() = Arc::new(segments);
@@ -158,7 +223,8 @@ impl<S: Storage> Log<S> {
     ///
     /// # Errors
     /// I/O errors; [`Error::InvalidLayout`] if a segment in the middle of the log keeps
-    /// vanishing. The log stays as it was.
+    /// vanishing; [`Error::Corrupt`] as for
+    /// [`open_read_only_with`](Self::open_read_only_with). The log stays as it was.
     pub fn refresh(&self) -> Result<bool> {
         if !self.read_only {
             return Ok(false);
@@ -166,7 +232,7 @@ impl<S: Storage> Log<S> {
         // `flush_lock` serves a read-only log as its refresh lock: one refresh at a time.
         let _one = self.flush_lock.lock();
         let current = self.segments();
-        let Some(segments) = self.sync_segments(&current)? else {
+        let Some(segments) = self.checked_sync(&current)? else {
             return Ok(false);
         };
         let (Some(first), Some(last)) = (segments.first(), segments.last()) else {
@@ -225,6 +291,118 @@ impl<S: Storage> Log<S> {
         }
         if let Some(rp) = recovery_point {
             self.durable_offset.fetch_max(rp.min(end), Ordering::AcqRel);
+        }
+    }
+
+    /// Read-only logs: where the walk of the last segment stopped short of its file's end
+    /// (a writer's append in flight, a crash's torn tail, or damage), or `None` if it
+    /// reached the end.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub(crate) fn torn_tail(&self) -> Result<Option<TailStop>> {
+        match self.segments().last() {
+            Some(last) => tail_stop(last),
+            None => Ok(None),
+        }
+    }
+
+    /// Read-only logs: fails with [`Error::Corrupt`] if the last segment holds a bad batch
+    /// where the store says every batch is whole: below `recovery_point` (the writer fsynced
+    /// it), or anywhere if `clean` (the writer closed cleanly). `still_clean` looks at the
+    /// clean-shutdown marker again: a writer opening the store removes it before it
+    /// appends, so a marker still there after the confirming walk means no writer made the
+    /// bytes the walk stopped at.
+    ///
+    /// A suspicion is confirmed by a [`refresh`](Self::refresh) after [`CONFIRM_DELAY`]:
+    /// the walk then starts after the caller read the checkpoint and the marker, so a batch
+    /// below the recovery point is whole by then unless it is damaged.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] with the file, position and offset of the bad batch; errors of
+    /// [`refresh`](Self::refresh) and of `still_clean`.
+    pub(crate) fn check_tail_against(
+        &self,
+        recovery_point: Option<i64>,
+        clean: bool,
+        still_clean: impl FnOnce() -> Result<bool>,
+    ) -> Result<()> {
+        let must_be_whole = |stop: &TailStop, clean: bool| {
+            clean || recovery_point.is_some_and(|rp| stop.offset < rp)
+        };
+        match self.torn_tail()? {
+            Some(stop) if must_be_whole(&stop, clean) => {}
+            _ => return Ok(()),
+        }
+        std::thread::sleep(CONFIRM_DELAY);
+        self.refresh()?;
+        let Some(stop) = self.torn_tail()? else {
+            return Ok(());
+        };
+        let clean = clean && still_clean()?;
+        if !must_be_whole(&stop, clean) {
+            return Ok(());
+        }
+        log::warn!(
+            "{}: a bad batch at position {} (offset {}) where the writer left every batch whole ({})",
+            stop.path.display(),
+            stop.position,
+            stop.offset,
+            if clean {
+                "it closed cleanly".to_string()
+            } else {
+                format!("below the recovery point {}", recovery_point.unwrap_or_default())
+            }
+        );
+        match self.segments().last() {
+            Some(last) => Err(damage_error(last, &stop)),
+            None => Ok(()),
+        }
+    }
+
+    /// [`sync_segments`](Self::sync_segments), then the module's corruption rule on the
+    /// result: every segment when the list changed (a segment is walked to its end only
+    /// then), the last one always. A suspicion is looked at again after [`CONFIRM_DELAY`],
+    /// listing and walking anew (a truncation makes a segment the last; an append in
+    /// flight completes).
+    fn checked_sync(
+        &self,
+        current: &[Arc<LogSegment<S>>],
+    ) -> Result<Option<Vec<Arc<LogSegment<S>>>>> {
+        let Some(segments) = self.sync_segments(current)? else {
+            return Ok(None);
+        };
+        let list_changed = segments.len() != current.len()
+            || segments
+                .iter()
+                .zip(current)
+                .any(|(a, b)| !Arc::ptr_eq(a, b));
+        let Some((suspect, _)) = first_damage(&segments, list_changed)? else {
+            return Ok(Some(segments));
+        };
+        std::thread::sleep(CONFIRM_DELAY);
+        // Walked again even if the listing stays the same (it walks only the last segment
+        // then).
+        suspect.refresh_tail()?;
+        let Some(again) = self.sync_segments(&segments)? else {
+            return Ok(None);
+        };
+        match first_damage(&again, true)? {
+            Some((segment, stop)) => {
+                log::warn!(
+                    "{}: bytes past position {} (offset {}) are no append in flight: {} of {} segments",
+                    stop.path.display(),
+                    stop.position,
+                    stop.offset,
+                    again
+                        .iter()
+                        .position(|s| Arc::ptr_eq(s, &segment))
+                        .map_or(0, |i| i + 1),
+                    again.len()
+                );
+                Err(damage_error(&segment, &stop))
+            }
+            None => Ok(Some(again)),
         }
     }
 
@@ -397,5 +575,155 @@ fn is_missing(e: &Error) -> bool {
         Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
         Error::InvalidLayout { .. } => true,
         _ => false,
+    }
+}
+
+/// Where the walk of `segment` stopped short of its file's end, if it did.
+fn tail_stop<S: Storage>(segment: &LogSegment<S>) -> Result<Option<TailStop>> {
+    let file_len = segment.log_file().size()?;
+    let position = segment.size();
+    if file_len <= position {
+        return Ok(None);
+    }
+    Ok(Some(TailStop {
+        path: segment.log_path(),
+        position,
+        offset: segment.next_offset(),
+        file_len,
+    }))
+}
+
+/// The first segment of `segments` whose stop the module's rule makes damage by itself: any
+/// stop in a segment that is not the last (looked at only if `check_all`), a stop followed
+/// by a valid batch in the last.
+fn first_damage<S: Storage>(
+    segments: &[Arc<LogSegment<S>>],
+    check_all: bool,
+) -> Result<Option<(Arc<LogSegment<S>>, TailStop)>> {
+    let count = segments.len();
+    for (i, segment) in segments.iter().enumerate() {
+        let is_last = i + 1 == count;
+        if !is_last && !check_all {
+            continue;
+        }
+        let Some(stop) = tail_stop(segment)? else {
+            continue;
+        };
+        if !is_last || valid_batch_after(segment, &stop)?.is_some() {
+            return Ok(Some((Arc::clone(segment), stop)));
+        }
+    }
+    Ok(None)
+}
+
+/// Reads into `buf` at `position` of `file` until it is full or the file ends; returns the
+/// bytes read.
+fn read_full<F: StorageFile>(file: &F, buf: &mut [u8], position: u64) -> Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        let got = file.read_at(&mut buf[done..], position + done as u64)?;
+        if got == 0 {
+            break;
+        }
+        done += got;
+    }
+    Ok(done)
+}
+
+/// The position of the first complete, valid (framing and CRC) magic-2 batch after the
+/// stop whose offsets could follow the stop's: data a torn append cannot be followed by.
+/// Scans every byte after the stop: a candidate needs magic 2 and a base offset from the
+/// stop's offset to `i32::MAX` above it, so bytes of a torn batch or zeros cost one
+/// comparison each.
+fn valid_batch_after<S: Storage>(segment: &LogSegment<S>, stop: &TailStop) -> Result<Option<u64>> {
+    const MAGIC_AT: usize = HEADER_SIZE_UP_TO_MAGIC - 1;
+    let file = segment.log_file();
+    let floor = stop.offset;
+    let mut buf = Vec::new();
+    let mut pos = stop.position + 1;
+    while pos + RECORD_BATCH_OVERHEAD as u64 <= stop.file_len {
+        let want = (stop.file_len - pos).min((SCAN_CHUNK + RECORD_BATCH_OVERHEAD) as u64);
+        buf.resize(want as usize, 0);
+        let got = read_full(&**file, &mut buf, pos)?;
+        let Some(window) = buf.get(..got).filter(|w| w.len() >= RECORD_BATCH_OVERHEAD) else {
+            break;
+        };
+        let candidates = (window.len() + 1 - RECORD_BATCH_OVERHEAD).min(SCAN_CHUNK);
+        for i in 0..candidates {
+            let Some(head) = window.get(i..) else { break };
+            if head.get(MAGIC_AT).map(|&m| m as i8) != Some(MAGIC_V2) {
+                continue;
+            }
+            let Some(base) = head
+                .get(..8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(i64::from_be_bytes)
+            else {
+                continue;
+            };
+            if base < floor || base - floor > i64::from(i32::MAX) {
+                continue;
+            }
+            let at = pos + i as u64;
+            let peek = &head[..head.len().min(HEADER_PEEK_BYTES)];
+            let Ok(info) = BatchInfo::peek(peek, at, stop.file_len - at) else {
+                continue;
+            };
+            let mut bytes = vec![0u8; info.size as usize];
+            if read_full(&**file, &mut bytes, at)? == bytes.len() && Batch::parse(&bytes).is_ok() {
+                return Ok(Some(at));
+            }
+        }
+        pos += candidates as u64;
+    }
+    Ok(None)
+}
+
+/// The error for the bad batch at `stop`: what is wrong with it (its framing or CRC as
+/// read now; offsets that do not follow if it is whole), with file, position and offset.
+fn damage_error<S: Storage>(segment: &LogSegment<S>, stop: &TailStop) -> Error {
+    let located = |e: Error| e.at_offset(stop.offset).at_path(&stop.path);
+    let file = segment.log_file();
+    let available = stop.file_len.saturating_sub(stop.position);
+    let mut head = [0u8; HEADER_PEEK_BYTES];
+    let want = head
+        .len()
+        .min(usize::try_from(available).unwrap_or(usize::MAX));
+    let n = match read_full(&**file, &mut head[..want], stop.position) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    // `peek` locates its errors at `stop.position` itself.
+    let info = match BatchInfo::peek(&head[..n], stop.position, available) {
+        Ok(info) => info,
+        Err(e) => return located(e),
+    };
+    let mut bytes = vec![0u8; info.size as usize];
+    match read_full(&**file, &mut bytes, stop.position) {
+        Ok(n) if n == bytes.len() => {}
+        Ok(n) => {
+            return located(
+                Error::corrupt(Corruption::Truncated {
+                    needed: bytes.len() as u64,
+                    available: n as u64,
+                })
+                .at_position(stop.position),
+            )
+        }
+        Err(e) => return e,
+    }
+    match Batch::parse(&bytes) {
+        Err(e) => located(e.at_position(stop.position)),
+        Ok(_) => located(
+            Error::corrupt(Corruption::Offsets {
+                reason: format!(
+                    "batch with offsets {}..={} does not follow offset {}",
+                    info.base_offset,
+                    info.last_offset,
+                    stop.offset - 1
+                ),
+            })
+            .at_position(stop.position),
+        ),
     }
 }

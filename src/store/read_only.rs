@@ -30,6 +30,12 @@ use crate::segment::{PartitionDirKind, PartitionDirName};
 /// partitions, new data, rolls and retention. A tailing reader can also call
 /// [`Log::wait_for`] on one partition's log, which refreshes that log until data arrives.
 ///
+/// A bad batch at the end of a partition's last segment reads as the end of the log (the
+/// writer's append in flight, or a crash's torn tail), unless the store's files say it
+/// cannot be: it lies below the partition's recovery point, or the writer closed cleanly.
+/// Then opening or refreshing the partition fails with [`Error::Corrupt`], as it does for
+/// damage the log itself can tell from a torn append (see [`Log::open_read_only`]).
+///
 /// `ReadOnlyStore` is a cheap handle (`Clone`, `Send + Sync`). Dropping it needs no close.
 ///
 /// ```
@@ -182,7 +188,10 @@ impl ReadOnlyStore {
     ///
     /// # Errors
     /// [`Error::UnknownTopic`], [`Error::UnknownPartition`]; I/O errors (`NotFound` for a
-    /// partition without a directory yet); errors of [`Log::open_read_only`].
+    /// partition without a directory yet); errors of [`Log::open_read_only`];
+    /// [`Error::Corrupt`] if the last segment ends in a bad batch below the partition's
+    /// recovery point (`recovery-point-offset-checkpoint`), or after a clean shutdown
+    /// (`.kafka_cleanshutdown`): data the writer made durable cannot be a torn append.
     pub fn log(&self, topic: &str, partition: i32) -> Result<Arc<Log>> {
         let t = self.topic(topic)?;
         let unknown = |partitions: usize| Error::UnknownPartition {
@@ -203,6 +212,7 @@ impl ReadOnlyStore {
         let dir = self.partition_dir(topic, partition)?;
         let log = Arc::new(Log::open_read_only(dir, t.log_config.clone())?);
         self.apply_checkpoints(topic, partition, &log);
+        self.check_tail(topic, partition, &log)?;
         *slot = Some(Arc::clone(&log));
         Ok(log)
     }
@@ -244,8 +254,9 @@ impl ReadOnlyStore {
     /// stay usable; those of a deleted topic keep reading what they hold open.
     ///
     /// # Errors
-    /// As [`open_with`](Self::open_with); the first error of a log's refresh (every log is
-    /// still visited).
+    /// As [`open_with`](Self::open_with); the first error of a log's refresh or of its
+    /// checks against the checkpoints, as in [`log`](Self::log) (every log is still
+    /// visited).
     pub fn refresh(&self) -> Result<()> {
         self.reload()?;
         let topics: Vec<Arc<ReadOnlyTopic>> =
@@ -260,9 +271,12 @@ impl ReadOnlyStore {
                 .filter_map(|(p, log)| log.as_ref().map(|l| (p as i32, Arc::clone(l))))
                 .collect();
             for (p, log) in logs {
-                match log.refresh() {
-                    Ok(_) => self.apply_checkpoints(&topic.name, p, &log),
-                    Err(e) => first_error = first_error.or(Some(e)),
+                let refreshed = log.refresh().and_then(|_| {
+                    self.apply_checkpoints(&topic.name, p, &log);
+                    self.check_tail(&topic.name, p, &log)
+                });
+                if let Err(e) = refreshed {
+                    first_error = first_error.or(Some(e));
                 }
             }
         }
@@ -299,6 +313,19 @@ impl ReadOnlyStore {
             state.recovery_points.get(&key).copied()
         };
         log.apply_checkpointed_offsets(state.log_starts.get(&key).copied(), recovery_point);
+    }
+
+    /// Fails with [`Error::Corrupt`] if the log's last segment ends in a bad batch that the
+    /// checkpoints say must be whole: below the partition's recovery point, or anywhere
+    /// after a clean shutdown (see [`Log::open_read_only`] for the whole rule).
+    fn check_tail(&self, topic: &str, partition: i32, log: &Log) -> Result<()> {
+        let (recovery_point, clean) = {
+            let state = self.inner.state.read();
+            let key = (topic.to_string(), partition);
+            (state.recovery_points.get(&key).copied(), state.clean)
+        };
+        let marker = self.inner.dir.join(CLEAN_SHUTDOWN_FILE);
+        log.check_tail_against(recovery_point, clean, || self.inner.storage.exists(&marker))
     }
 
     /// Reads the metadata file, the partition directories and the checkpoints, as a writable

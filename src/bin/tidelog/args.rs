@@ -270,9 +270,10 @@ pub struct PerfArgs {
     /// Producer (or consumer) threads.
     #[arg(long, value_name = "T", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: u32,
-    /// Partitions of the topic.
-    #[arg(long, value_name = "P", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    pub partitions: u32,
+    /// Partitions of the topic if it is created here (1 unless given); an existing topic
+    /// keeps its own, with a note if this differs.
+    #[arg(long, value_name = "P", value_parser = clap::value_parser!(u32).range(1..))]
+    pub partitions: Option<u32>,
     /// Fsync each batch before it counts as sent.
     #[arg(long)]
     pub sync: bool,

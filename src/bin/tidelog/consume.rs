@@ -8,6 +8,10 @@
 //! records printed, after they are written out: at-least-once. Control records (transaction
 //! markers) are skipped, as Kafka consumers skip them. Without `--follow` the command exits
 //! once every partition is read to its end.
+//!
+//! A bad batch ends the command with exit code 1 wherever the library can tell it from the
+//! writer's append in flight (see `ReadOnlyStore`): in a segment that is not the last, before
+//! valid data, below the recovery point, or after a clean shutdown.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -131,10 +135,13 @@ fn consume(store: &ReadOnlyStore, args: &ConsumeArgs, out: &mut dyn Write) -> Re
         printer.out.flush()?;
         // Everything is read: wait for new data, one partition at a time.
         let wait = FOLLOW_WAIT / readers.len().max(1) as u32;
-        for reader in &readers {
-            if reader.log.wait_for(reader.position, wait) {
-                break;
-            }
+        let woke = readers
+            .iter()
+            .any(|reader| reader.log.wait_for(reader.position, wait));
+        if !woke {
+            // `wait_for` refreshes quietly; refreshing here too makes corruption found in
+            // what the writer left (a bad batch it fsynced or closed cleanly with) an error.
+            store.refresh()?;
         }
     }
 }

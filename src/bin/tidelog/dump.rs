@@ -8,13 +8,13 @@
 use std::io::Write;
 use std::path::Path;
 
-use tidelog::record::{Batch, DEFAULT_MAX_DECOMPRESSED_BYTES};
+use tidelog::record::{Batch, LegacyBatch, DEFAULT_MAX_DECOMPRESSED_BYTES};
 use tidelog::segment::FileKind;
 
 #[path = "dump_layout.rs"]
 mod layout;
 
-use layout::{batch_json, batch_text, record_json, record_text};
+use layout::{batch_json, batch_text, record_json, record_text, LegacyCheck};
 
 use crate::args::DumpArgs;
 use crate::output::{json_array, Findings, JsonObject};
@@ -243,17 +243,23 @@ impl Dumper<'_> {
         if !json {
             writeln!(self.out, "{line}")?;
         }
+        let legacy = match batch {
+            Batch::Legacy(entry) if print_data => legacy_checks(*entry, valid, &mut self.scratch),
+            _ => Vec::new(),
+        };
         let mut record_error = None;
         match batch.records(&mut self.scratch, DEFAULT_MAX_DECOMPRESSED_BYTES) {
             Err(e) => record_error = Some(e),
             Ok(records) => {
-                for r in records {
+                for (i, r) in records.enumerate() {
+                    let check = legacy.get(i).copied();
                     match r {
                         Ok(r) if print_data => {
                             if json {
-                                records_json.push(record_json(v2.as_ref(), batch, &r));
+                                records_json.push(record_json(v2.as_ref(), check, batch, &r));
                             } else {
-                                writeln!(self.out, "{}", record_text(v2.as_ref(), batch, &r))?;
+                                let line = record_text(v2.as_ref(), check, batch, &r);
+                                writeln!(self.out, "{line}")?;
                             }
                         }
                         Ok(_) => {}
@@ -380,4 +386,35 @@ fn is_last_segment(log: &Path) -> bool {
         Ok(segments) => segments.last().is_none_or(|(last, _)| *last <= base),
         Err(_) => true,
     }
+}
+
+/// Kafka's `isValid` and `crc` for each record of a legacy entry, in order: the entry's own
+/// (`valid` says whether its CRC matched) for an uncompressed message, a batch of one; each
+/// inner message's for a compressed wrapper. Empty if the wrapper does not decode (the
+/// record loop reports why).
+fn legacy_checks(entry: LegacyBatch<'_>, valid: bool, scratch: &mut Vec<u8>) -> Vec<LegacyCheck> {
+    if !entry.is_compressed() {
+        return vec![LegacyCheck {
+            valid,
+            crc: entry.crc(),
+        }];
+    }
+    // Walking the records leaves the decompressed inner message set in `scratch`; its
+    // complete entries are the records, one each, in order.
+    let decoded = entry
+        .records(scratch, DEFAULT_MAX_DECOMPRESSED_BYTES)
+        .map(|records| records.count());
+    if decoded.is_err() {
+        return Vec::new();
+    }
+    let mut checks = Vec::new();
+    let mut rest: &[u8] = scratch;
+    while let Ok(inner) = LegacyBatch::parse_unverified(rest) {
+        checks.push(LegacyCheck {
+            valid: inner.verify_crc().is_ok(),
+            crc: inner.crc(),
+        });
+        rest = rest.get(inner.size()..).unwrap_or_default();
+    }
+    checks
 }

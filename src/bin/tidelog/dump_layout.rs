@@ -141,9 +141,22 @@ fn sizes(r: &RecordRef<'_>) -> (i64, i64) {
     (len(r.key()), len(r.value()))
 }
 
+/// What Kafka prints of a legacy (magic 0 or 1) record of its own: in Kafka a legacy record
+/// is a message with its own CRC (an uncompressed message is its own batch; each inner
+/// message of a compressed wrapper has one too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct LegacyCheck {
+    /// The message's CRC-32 matches its bytes (`isValid`).
+    pub valid: bool,
+    /// The message's stored CRC-32 (`checksum`).
+    pub crc: u32,
+}
+
 /// One record line, as `DumpLogSegments.dumpLog` writes it with `--print-data-log`.
+/// `legacy` is given for the records of a legacy batch.
 pub(super) fn record_text(
     v2: Option<&RecordBatch<'_>>,
+    legacy: Option<LegacyCheck>,
     batch: &Batch<'_>,
     r: &RecordRef<'_>,
 ) -> String {
@@ -154,6 +167,12 @@ pub(super) fn record_text(
         timestamp_type(batch),
         r.timestamp()
     );
+    if let Some(check) = legacy {
+        // Kafka's format string (`s" isValid: ${r.isValid} crc: ${r.checksum}}"`) has one
+        // closing brace too many, which lands in its output; scripts comparing the two
+        // tools' lines see the same text.
+        line.push_str(&format!(" isValid: {} crc: {}}}", check.valid, check.crc));
+    }
     if let Some(b) = v2 {
         let keys: Vec<String> = r
             .headers()
@@ -187,8 +206,11 @@ pub(super) fn record_text(
     line
 }
 
+/// One record as JSON, with the text layout's names (`isValid` and `crc` for legacy
+/// records, without the text's stray brace).
 pub(super) fn record_json(
     v2: Option<&RecordBatch<'_>>,
+    legacy: Option<LegacyCheck>,
     batch: &Batch<'_>,
     r: &RecordRef<'_>,
 ) -> String {
@@ -198,6 +220,9 @@ pub(super) fn record_json(
         .num(timestamp_type(batch), r.timestamp())
         .num("keySize", key_size)
         .num("valueSize", value_size);
+    if let Some(check) = legacy {
+        o = o.bool("isValid", check.valid).num("crc", check.crc);
+    }
     if let Some(b) = v2 {
         o = o
             .num(

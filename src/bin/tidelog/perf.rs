@@ -1,8 +1,9 @@
 //! `tidelog perf produce|consume`: throughput and latency, like Kafka's
 //! `kafka-producer-perf-test` and `kafka-consumer-perf-test`.
 //!
-//! Both use the topic [`TOPIC`] of the store in `--dir` (created with `--partitions` if
-//! missing). `produce` sends `--records` unkeyed records of `--record-size` bytes through one
+//! Both use the topic [`TOPIC`] of the store in `--dir` (created with `--partitions`, 1 if
+//! not given, if missing; an existing topic keeps its partitions, with a note only when
+//! `--partitions` was given and differs). `produce` sends `--records` unkeyed records of `--record-size` bytes through one
 //! [`Producer`] per thread, flushing every `--batch-size` records; a record's latency runs
 //! from its `send` to the end of the flush that appended it. `consume` first tops the topic
 //! up to `--records` records if it holds fewer (untimed), then reads that many back from the
@@ -40,7 +41,7 @@ pub fn run(command: &PerfCommand, out: &mut dyn Write) -> Result<(), CliError> {
     };
     let store = open_or_create(&args.dir)?;
     let (report, partitions) = with_store(store, |store| {
-        ensure_topic(store, TOPIC, Some(args.partitions), TopicConfig::default())?;
+        ensure_topic(store, TOPIC, args.partitions, TopicConfig::default())?;
         let report = if consume {
             perf_consume(store, args)?
         } else {
