@@ -10,7 +10,7 @@ use super::log::Log;
 use super::options::Isolation;
 use crate::error::{Corruption, Error, Result};
 use crate::io::Storage;
-use crate::record::{Batch, BatchRecords, RecordRef, NO_TIMESTAMP};
+use crate::record::{Batch, BatchRecords, RecordRef, MAGIC_V2, NO_TIMESTAMP};
 use crate::segment::{BatchInfo, LogSegment};
 
 /// Kafka's `ListOffsetsRequest.LATEST_TIMESTAMP`: ask
@@ -258,7 +258,7 @@ impl<S: Storage> Log<S> {
                 break;
             }
             if head.base_offset > target
-                && head.magic == crate::record::MAGIC_V2
+                && head.magic == MAGIC_V2
                 && self.config.contiguous_offsets()
             {
                 // Without compaction the batch holding `target` starts at or before it; one
@@ -354,7 +354,7 @@ impl<S: Storage> Log<S> {
             }
             // Without compaction v2 batches follow each other exactly; a baseOffset (outside
             // the CRC) out of line would return every record at a wrong offset.
-            let gap = info.magic == crate::record::MAGIC_V2
+            let gap = info.magic == MAGIC_V2
                 && self.config.contiguous_offsets()
                 && info.base_offset != result.next_offset;
             if !result.spans.is_empty() && (info.base_offset < result.next_offset || gap) {
@@ -446,9 +446,19 @@ impl<S: Storage> Log<S> {
         max_bytes: usize,
         isolation: Isolation,
     ) -> Result<FileSlice<S::File>> {
+        self.retry_on_truncation(|| self.raw_slice(offset, max_bytes, isolation))
+    }
+
+    fn raw_slice(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        isolation: Isolation,
+    ) -> Result<FileSlice<S::File>> {
         let visible_end = self.check_read_offset(offset, isolation)?;
         let segments = self.segments();
         self.check_snapshot_holds(offset, &segments)?;
+        let contiguous = self.config.contiguous_offsets();
         let first = segments
             .partition_point(|s| s.base_offset() <= offset)
             .saturating_sub(1);
@@ -463,12 +473,31 @@ impl<S: Storage> Log<S> {
                 if head.base_offset >= visible_end {
                     break;
                 }
+                if contiguous && head.magic == MAGIC_V2 && head.base_offset > offset {
+                    // As in `fill`: the walk went past damage; sending on would skip offsets.
+                    return Err(Error::corrupt(Corruption::Offsets {
+                        reason: format!(
+                            "the first batch found for offset {offset} starts at {}",
+                            head.base_offset
+                        ),
+                    })
+                    .at_position(head.position)
+                    .at_offset(offset)
+                    .at_path(segment.log_path()));
+                }
                 let mut end = head.end();
                 // The slice's next offset, from the headers walked: a reader that asked the
                 // log again could see batches appended since.
                 let mut next_offset = head.next_offset();
                 while let Some(next) = segment.header_at(end, seg_end)? {
-                    if next.base_offset >= visible_end
+                    // A batch out of line (a damaged baseOffset, outside the CRC a client
+                    // checks) ends the slice: the next read starts at it and reports it.
+                    let out_of_line = next.base_offset < next_offset
+                        || (contiguous
+                            && next.magic == MAGIC_V2
+                            && next.base_offset != next_offset);
+                    if out_of_line
+                        || next.base_offset >= visible_end
                         || (next.end() - head.position) as usize > max_bytes
                     {
                         break;
@@ -486,6 +515,14 @@ impl<S: Storage> Log<S> {
                     next_offset,
                 ));
             }
+        }
+        if contiguous && offset < visible_end.min(self.end_offset()) {
+            // As in `fill`: without compaction a batch holds every offset below the end.
+            return Err(Error::corrupt(Corruption::Offsets {
+                reason: format!("no batch holds offset {offset}, below the log end {visible_end}"),
+            })
+            .at_offset(offset)
+            .at_path(&self.dir));
         }
         match segments.last() {
             Some(s) => Ok(empty(s)),

@@ -270,3 +270,42 @@ fn closing_a_poisoned_log_wakes_its_waiters() -> Result<()> {
     assert!(matches!(log.close(), Err(Error::Closed)));
     Ok(())
 }
+
+/// `read_raw` lacked the checks `read` has: a batch whose baseOffset (outside the CRC a
+/// client checks) was damaged went out in a slice at the wrong offsets, and an offset it
+/// hid gave an empty slice, so a server's client waited forever.
+#[test]
+fn read_raw_stops_before_a_damaged_base_offset_and_reports_it() -> Result<()> {
+    let dir = tempdir()?;
+    let clock = ManualClock::new(0);
+    let config = LogConfig {
+        index_interval_bytes: 100,
+        ..Default::default()
+    };
+    let log = open(dir.path(), config.clone(), &clock)?;
+    let mut positions = Vec::new();
+    for i in 0..40 {
+        positions.push(log.size_bytes());
+        log.append(&one(i, "forty batches of one"), &AppendOptions::default())?;
+    }
+    let state = log.close()?;
+    let path = dir.path().join(format!("{:020}.log", 0));
+    let mut bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    // Batch 5's baseOffset moves forward by 2^32: out of line, far below the log end.
+    let at = positions[5] as usize + 3;
+    bytes[at] ^= 0x01;
+    std::fs::write(&path, &bytes).map_err(|e| Error::io("write", &path, e))?;
+    let log = reopen_clean(dir.path(), config, &clock, state)?;
+    let slice = log.read_raw(0, 1 << 20)?;
+    assert_eq!(slice.len(), positions[5], "the slice ends before the damaged batch");
+    assert_eq!(slice.next_offset(), 5);
+    let raw = log.read_raw(5, 1 << 20);
+    assert!(
+        matches!(raw, Err(Error::Corrupt { .. })),
+        "read_raw(5) = {:?}",
+        raw.map(|s| s.len())
+    );
+    // Offset 6 is whole, in a batch of its own: reads of it go on.
+    assert_eq!(log.read_raw(6, 1)?.len(), positions[7] - positions[6]);
+    Ok(())
+}
