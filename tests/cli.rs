@@ -235,7 +235,7 @@ fn bad_usage_exits_2_with_one_line() -> TestResult {
 }
 
 #[test]
-fn topics_create_list_describe_delete() -> TestResult {
+fn topics_create_list_describe_alter_delete() -> TestResult {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().join("store");
     let d = path_str(&dir);
@@ -285,6 +285,55 @@ fn topics_create_list_describe_delete() -> TestResult {
         lines[2],
         "\tTopic: orders\tPartition: 1\tLogStartOffset: 0\tLogEndOffset: 0\tSize: 0\tSegments: 1"
     );
+
+    let o = tidelog(
+        &[
+            "topics",
+            "alter",
+            "--dir",
+            d,
+            "--topic",
+            "orders",
+            "--config",
+            "retention.ms=120000",
+            "--config",
+            "cleanup.policy=compact, delete",
+            "--delete-config",
+            "segment_bytes",
+        ],
+        None,
+    )?;
+    assert_code(&o, 0, "alter");
+    assert_eq!(
+        stdout(&o),
+        "Altered topic orders: cleanup.policy=compact,delete,retention.ms=120000 \
+         (was retention.ms=60000,segment.bytes=1048576).\n"
+    );
+    let o = tidelog(
+        &["topics", "describe", "--dir", d, "--topic", "orders"],
+        None,
+    )?;
+    assert!(
+        stdout(&o).contains("Configs: cleanup.policy=compact,delete,retention.ms=120000\n"),
+        "{}",
+        stdout(&o)
+    );
+    let o = tidelog(&["topics", "alter", "--dir", d, "--topic", "orders"], None)?;
+    assert_code(&o, 2, "alter with nothing to change");
+    let o = tidelog(
+        &[
+            "topics",
+            "alter",
+            "--dir",
+            d,
+            "--topic",
+            "orders",
+            "--config",
+            "segment.bytes=1",
+        ],
+        None,
+    )?;
+    assert_code(&o, 2, "alter to a bad value");
 
     let o = tidelog(&["topics", "create", "--dir", d, "--topic", "orders"], None)?;
     assert_code(&o, 1, "create twice");

@@ -14,7 +14,9 @@
 //! - a Kafka directory opens without creating partitions or files in it, with its
 //!   `__consumer_offsets` partitions past 50 kept, and a partition number too large for
 //!   memory is a typed error;
-//! - a topic created with unlimited retention is not taken for a Kafka topic.
+//! - a topic created with unlimited retention is not taken for a Kafka topic;
+//! - a topic found in a Kafka directory gets retention once configured with
+//!   `alter_topic_config`, which applies to the open logs at once and survives a reopen.
 
 use std::sync::Arc;
 use std::thread;
@@ -275,6 +277,61 @@ fn unlimited_retention_does_not_make_a_topic_foreign() -> TestResult {
     store.close()?;
     let store = Store::open(dir.path(), StoreConfig::default())?;
     assert!(!store.describe_topic("keep")?.foreign);
+    store.close()?;
+    Ok(())
+}
+
+#[test]
+fn a_kafka_topic_gets_retention_once_configured() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let clock = ManualClock::new(1_000_000_000);
+    let config = || StoreConfig {
+        clock: Arc::new(clock.clone()),
+        retention_check_interval_ms: 0,
+        ..Default::default()
+    };
+    // A topic tidelog finds as a broker's partition directory: kept without retention.
+    std::fs::create_dir_all(dir.path().join("events-0"))?;
+    let store = Store::open(dir.path(), config())?;
+    let log = store.log("events", 0)?;
+    assert_eq!(log.config().retention_ms, -1);
+    let keep = TopicConfig::default()
+        .with("segment.bytes", "200")?
+        .with("retention.ms", "-1")?
+        .with("retention.bytes", "-1")?;
+    store.alter_topic_config("events", keep)?;
+    for i in 0..20 {
+        log.append(
+            &[Record::new(1_000_000_000 + i, b"an old event".to_vec())],
+            &AppendOptions::default(),
+        )?;
+    }
+    let segments = log.segment_count();
+    assert!(
+        segments > 2,
+        "segment.bytes applies to the open log at once"
+    );
+    clock.advance(10 * 24 * 3600 * 1000);
+    assert_eq!(store.maintain()?.segments_deleted, 0, "still no retention");
+    let day = TopicConfig::default()
+        .with("segment.bytes", "200")?
+        .with("retention.ms", "86400000")?;
+    store.alter_topic_config("events", day)?;
+    assert_eq!(store.maintain()?.segments_deleted as usize, segments);
+    assert_eq!(log.log_start_offset(), 20);
+    assert!(matches!(
+        store.alter_topic_config("nope", TopicConfig::default()),
+        Err(Error::UnknownTopic { .. })
+    ));
+    store.close()?;
+    // The change is in the metadata file: it holds after a reopen, and the topic is still
+    // the broker's (offset gaps allowed, no partition.metadata written).
+    let store = Store::open(dir.path(), config())?;
+    let described = store.describe_topic("events")?;
+    assert!(described.foreign);
+    assert_eq!(described.config.get("retention.ms"), Some("86400000"));
+    assert_eq!(store.log("events", 0)?.config().retention_ms, 86_400_000);
+    assert!(store.log("events", 0)?.config().allow_offset_gaps);
     store.close()?;
     Ok(())
 }

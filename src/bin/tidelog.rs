@@ -134,6 +134,7 @@ fn run(command: Command, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Topics(TopicsCommand::Describe(a)) => topics::describe(&a, out),
         Command::Topics(TopicsCommand::Create(a)) => topics::create(&a, out),
         Command::Topics(TopicsCommand::Delete(a)) => topics::delete(&a, out),
+        Command::Topics(TopicsCommand::Alter(a)) => topics::alter(&a, out),
         Command::Maintain(a) => topics::maintain(&a, out),
         Command::Produce(a) => produce::run(&a, out),
         Command::Consume(a) => consume::run(&a, out),

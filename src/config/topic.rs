@@ -87,6 +87,18 @@ const KEYS: &[(&str, &str)] = &[
     ("segment.ms", "segment_ms"),
 ];
 
+/// Kafka's dotted key for `key` (itself or its snake_case alias).
+fn kafka_key(key: &str) -> Result<&'static str> {
+    KEYS.iter()
+        .find(|(k, alias)| *k == key || *alias == key)
+        .map(|&(k, _)| k)
+        .ok_or_else(|| Error::InvalidConfig {
+            key: "topic config",
+            value: key.to_string(),
+            reason: "unknown topic config key".into(),
+        })
+}
+
 /// Per-topic config overrides, keyed by Kafka's dotted names (`segment.bytes`,
 /// `cleanup.policy`, ...). What is not overridden comes from the store's defaults.
 ///
@@ -117,14 +129,7 @@ impl TopicConfig {
     /// # Errors
     /// As [`with`](Self::with).
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
-        let Some(&(kafka_key, _)) = KEYS.iter().find(|(k, alias)| *k == key || *alias == key)
-        else {
-            return Err(Error::InvalidConfig {
-                key: "topic config",
-                value: key.to_string(),
-                reason: "unknown topic config key".into(),
-            });
-        };
+        let kafka_key = kafka_key(key)?;
         let mut value = value.trim().to_string();
         if kafka_key == "cleanup.policy" {
             // Kafka's list form allows spaces ("compact, delete"); one canonical form keeps
@@ -139,6 +144,17 @@ impl TopicConfig {
         probe.apply(&LogConfig::default())?;
         self.overrides = probe.overrides;
         Ok(())
+    }
+
+    /// These overrides without `key` (Kafka's dotted key or the snake_case alias), which
+    /// then takes the store's default again.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for an unknown key.
+    pub fn without(mut self, key: &str) -> Result<Self> {
+        let kafka_key = kafka_key(key)?;
+        self.overrides.remove(kafka_key);
+        Ok(self)
     }
 
     /// The overrides, by Kafka key, in key order.

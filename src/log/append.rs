@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::log::{Log, Writer};
 use super::options::{AppendInfo, AppendOptions, Durability, Validation};
+use crate::config::LogConfig;
 use crate::error::{Error, Result};
 use crate::io::Storage;
 use crate::record::{
@@ -28,9 +29,10 @@ impl<S: Storage> Log<S> {
         let mut guard = self.writer.lock();
         self.check_writable()?;
         let w = &mut *guard;
-        let now = self.append_clock();
+        let config = self.cfg();
+        let now = self.append_clock(&config);
         let log_append_time =
-            (self.config.message_timestamp_type == TimestampType::LogAppendTime).then_some(now);
+            (config.message_timestamp_type == TimestampType::LogAppendTime).then_some(now);
         w.builder.reset(BatchOptions {
             compression: opts.compression,
             compression_level: opts.compression_level,
@@ -53,8 +55,8 @@ impl<S: Storage> Log<S> {
             ..
         } = w;
         let batch = builder.finish()?;
-        let info = self.write_batch(epochs, active, batch, &[], now)?;
-        self.after_append(info, opts.durability, now)
+        let info = self.write_batch(&config, epochs, active, batch, &[], now)?;
+        self.after_append(&config, info, opts.durability, now)
     }
 
     /// Appends an already-encoded magic-2 batch (from a remote producer, a mirror or a
@@ -93,19 +95,27 @@ impl<S: Storage> Log<S> {
         let mut guard = self.writer.lock();
         self.check_writable()?;
         let w = &mut *guard;
+        let config = self.cfg();
         if validation == Validation::Deep {
-            parsed.validate_records(&mut w.scratch, self.config.max_decompressed_bytes)?;
+            parsed.validate_records(&mut w.scratch, config.max_decompressed_bytes)?;
         }
-        let now = self.append_clock();
+        let now = self.append_clock(&config);
         // Stamp a copy of the header only: the records go to the file from the caller's
         // buffer, in the same vectored write.
         head.set_base_offset(self.end_offset());
         head.set_partition_leader_epoch(w.leader_epoch);
-        if self.config.message_timestamp_type == TimestampType::LogAppendTime {
+        if config.message_timestamp_type == TimestampType::LogAppendTime {
             head.set_log_append_time(now, records);
         }
-        let info = self.write_batch(&mut w.epochs, &mut w.active, head.as_bytes(), records, now)?;
-        self.after_append(info, durability, now)
+        let info = self.write_batch(
+            &config,
+            &mut w.epochs,
+            &mut w.active,
+            head.as_bytes(),
+            records,
+            now,
+        )?;
+        self.after_append(&config, info, durability, now)
     }
 
     /// Appends a batch this process has just built with a
@@ -126,21 +136,23 @@ impl<S: Storage> Log<S> {
         let mut guard = self.writer.lock();
         self.check_writable()?;
         let w = &mut *guard;
-        let now = self.append_clock();
+        let config = self.cfg();
+        let now = self.append_clock(&config);
         let mut m = RecordBatchMut::new(batch)?;
         m.set_base_offset(self.end_offset());
         m.set_partition_leader_epoch(w.leader_epoch);
-        if self.config.message_timestamp_type == TimestampType::LogAppendTime {
+        if config.message_timestamp_type == TimestampType::LogAppendTime {
             m.set_log_append_time(now);
         }
-        let info = self.write_batch(&mut w.epochs, &mut w.active, batch, &[], now)?;
-        self.after_append(info, durability, now)
+        let info = self.write_batch(&config, &mut w.epochs, &mut w.active, batch, &[], now)?;
+        self.after_append(&config, info, durability, now)
     }
 
     /// Writes one stamped batch, `head` followed by `tail` (empty if `head` is the whole
     /// batch), at the log end, rolling first if needed, and publishes it. Writer lock held.
     fn write_batch(
         &self,
+        config: &LogConfig,
         epochs: &mut super::LeaderEpochCache,
         active: &mut Option<(u64, Arc<LogSegment<S>>)>,
         head: &[u8],
@@ -148,7 +160,7 @@ impl<S: Storage> Log<S> {
         now: i64,
     ) -> Result<AppendInfo> {
         let size = head.len() + tail.len();
-        let max = self.config.max_message_bytes as usize;
+        let max = config.max_message_bytes as usize;
         if size > max {
             return Err(Error::RecordTooLarge { size, max });
         }
@@ -157,7 +169,7 @@ impl<S: Storage> Log<S> {
             .filter(|_| header.magic == MAGIC_V2)
             .ok_or_else(|| Error::InvalidArgument("not a magic-2 batch".into()))?;
         let active = self
-            .maybe_roll(active, &header, now)
+            .maybe_roll(config, active, &header, now)
             .map_err(|e| self.poison(e))?;
         let info = BatchInfo {
             position: active.size(),
@@ -200,8 +212,8 @@ impl<S: Storage> Log<S> {
     /// The time an append goes by: precise where it becomes a LogAppendTime timestamp,
     /// else the clock's cheaper coarse reading (a few ms off at most), which only the
     /// `segment.ms` and `flush.ms` checks use.
-    fn append_clock(&self) -> i64 {
-        if self.config.message_timestamp_type == TimestampType::LogAppendTime {
+    fn append_clock(&self, config: &LogConfig) -> i64 {
+        if config.message_timestamp_type == TimestampType::LogAppendTime {
             self.clock.now_ms()
         } else {
             self.clock.coarse_now_ms()
@@ -211,14 +223,15 @@ impl<S: Storage> Log<S> {
     /// Applies the flush policy (or the caller's `Sync`) after an append.
     fn after_append(
         &self,
+        config: &LogConfig,
         mut info: AppendInfo,
         durability: Durability,
         now: i64,
     ) -> Result<AppendInfo> {
         let count = i64::from(info.record_count);
         if durability == Durability::PageCache
-            && self.config.flush_messages == u64::MAX
-            && self.config.flush_ms == u64::MAX
+            && config.flush_messages == u64::MAX
+            && config.flush_ms == u64::MAX
         {
             // No flush policy: only note when the oldest unflushed append happened (for
             // maintenance and stats), without the counters' read-modify-write.
@@ -235,8 +248,8 @@ impl<S: Storage> Log<S> {
             Ordering::Acquire,
         );
         let first = self.first_unflushed_ms.load(Ordering::Acquire);
-        let by_count = pending as u64 >= self.config.flush_messages;
-        let by_time = first != i64::MIN && now.saturating_sub(first) as u64 >= self.config.flush_ms;
+        let by_count = pending as u64 >= config.flush_messages;
+        let by_time = first != i64::MIN && now.saturating_sub(first) as u64 >= config.flush_ms;
         if durability == Durability::Sync || by_count || by_time {
             self.flush()?;
             info.durable = true;
@@ -248,6 +261,7 @@ impl<S: Storage> Log<S> {
     /// (Kafka's `shouldRoll`), and returns the segment to write to. Writer lock held.
     fn maybe_roll<'a>(
         &self,
+        config: &LogConfig,
         cached: &'a mut Option<(u64, Arc<LogSegment<S>>)>,
         header: &BatchInfo,
         now: i64,
@@ -258,10 +272,9 @@ impl<S: Storage> Log<S> {
         };
         let active = self.active_segment(cached).ok_or_else(no_segments)?;
         let size = active.size();
-        let full =
-            size > 0 && size.saturating_add(u64::from(header.size)) > self.config.segment_bytes;
+        let full = size > 0 && size.saturating_add(u64::from(header.size)) > config.segment_bytes;
         // `segment.ms` past i64::MAX means never (a plain cast would make it -1: always).
-        let segment_ms = i64::try_from(self.config.segment_ms).unwrap_or(i64::MAX);
+        let segment_ms = i64::try_from(config.segment_ms).unwrap_or(i64::MAX);
         let old = size > 0 && now.saturating_sub(active.rolling_timestamp()) > segment_ms;
         let overflow = header.last_offset - active.base_offset() > i64::from(i32::MAX);
         if full || old || overflow || active.indexes_full() {
@@ -292,7 +305,7 @@ impl<S: Storage> Log<S> {
             &self.storage,
             &self.dir,
             base_offset,
-            Self::segment_config(&self.config),
+            Self::segment_config(&self.cfg()),
             now,
         )?);
         self.dir_dirty.store(true, Ordering::Release);

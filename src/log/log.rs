@@ -51,7 +51,9 @@ pub(crate) type Segments<S> = Arc<Vec<Arc<LogSegment<S>>>>;
 pub struct Log<S: Storage = StdFs> {
     pub(crate) dir: PathBuf,
     pub(crate) storage: S,
-    pub(crate) config: LogConfig,
+    /// Replaced whole by [`set_config`](Log::set_config); every operation works from one
+    /// snapshot of it.
+    pub(crate) config: RwLock<Arc<LogConfig>>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) segments: RwLock<Segments<S>>,
     /// Raised by every [`publish_segments`](Self::publish_segments), so the writer can keep
@@ -157,8 +159,34 @@ impl<S: Storage> Log<S> {
     }
 
     /// The config in force.
-    pub fn config(&self) -> &LogConfig {
-        &self.config
+    pub fn config(&self) -> Arc<LogConfig> {
+        self.cfg()
+    }
+
+    /// A snapshot of the config in force (the lock is held only to clone it, so snapshots
+    /// never nest).
+    pub(crate) fn cfg(&self) -> Arc<LogConfig> {
+        Arc::clone(&self.config.read())
+    }
+
+    /// Changes the config in force, as Kafka applies a topic's altered configs: appends,
+    /// rolls, flushes, retention and reads from now on follow it; segments already there
+    /// keep the index sizes they were made with. A log that allowed offset gaps keeps
+    /// allowing them (they may be in it) until it is reopened.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`]; [`Error::InvalidArgument`] on a read-only log.
+    pub fn set_config(&self, mut config: LogConfig) -> Result<()> {
+        if self.read_only {
+            return Err(self.read_only_error());
+        }
+        config.validate()?;
+        let mut current = self.config.write();
+        if !current.contiguous_offsets() {
+            config.allow_offset_gaps = true;
+        }
+        *current = Arc::new(config);
+        Ok(())
     }
 
     /// The offset the next append gets (Kafka's log end offset).
@@ -223,10 +251,11 @@ impl<S: Storage> Log<S> {
             return Err(self.read_only_error());
         }
         let first = self.first_unflushed_ms.load(Ordering::Acquire);
-        if first == i64::MIN || self.config.flush_ms == u64::MAX {
+        let flush_ms = self.cfg().flush_ms;
+        if first == i64::MIN || flush_ms == u64::MAX {
             return Ok(false);
         }
-        if self.clock.now_ms().saturating_sub(first) as u64 >= self.config.flush_ms {
+        if self.clock.now_ms().saturating_sub(first) as u64 >= flush_ms {
             self.flush()?;
             return Ok(true);
         }

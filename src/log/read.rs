@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::file_slice::FileSlice;
 use super::log::Log;
 use super::options::Isolation;
+use crate::config::LogConfig;
 use crate::error::{Corruption, Error, Result};
 use crate::io::Storage;
 use crate::record::{Batch, BatchRecords, RecordRef, MAGIC_V2, NO_TIMESTAMP};
@@ -238,6 +239,7 @@ impl<S: Storage> Log<S> {
         isolation: Isolation,
         result: &mut ReadResult,
     ) -> Result<()> {
+        let config = self.cfg();
         let visible_end = self.check_read_offset(offset, isolation)?;
         if offset >= visible_end {
             return Ok(());
@@ -257,10 +259,7 @@ impl<S: Storage> Log<S> {
             if head.base_offset >= visible_end {
                 break;
             }
-            if head.base_offset > target
-                && head.magic == MAGIC_V2
-                && self.config.contiguous_offsets()
-            {
+            if head.base_offset > target && head.magic == MAGIC_V2 && config.contiguous_offsets() {
                 // Without compaction the batch holding `target` starts at or before it; one
                 // starting after it means the walk went past damage (a baseOffset or Length
                 // outside the CRC): returning it would skip offsets that exist.
@@ -283,15 +282,21 @@ impl<S: Storage> Log<S> {
                 budget
             };
             let read_end = seg_end.min(head.position.saturating_add(want as u64));
-            let used =
-                self.read_segment_range(segment, head.position, read_end, visible_end, result)?;
+            let used = self.read_segment_range(
+                &config,
+                segment,
+                head.position,
+                read_end,
+                visible_end,
+                result,
+            )?;
             budget = budget.saturating_sub(used);
             if head.position + used as u64 != seg_end || budget == 0 {
                 break;
             }
         }
         if result.spans.is_empty()
-            && self.config.contiguous_offsets()
+            && config.contiguous_offsets()
             && offset < visible_end.min(self.end_offset())
         {
             // Without compaction a batch holds every offset below the end, so finding none
@@ -324,6 +329,7 @@ impl<S: Storage> Log<S> {
     /// Returns the bytes taken.
     fn read_segment_range(
         &self,
+        config: &LogConfig,
         segment: &LogSegment<S>,
         from: u64,
         to: u64,
@@ -355,7 +361,7 @@ impl<S: Storage> Log<S> {
             // Without compaction v2 batches follow each other exactly; a baseOffset (outside
             // the CRC) out of line would return every record at a wrong offset.
             let gap = info.magic == MAGIC_V2
-                && self.config.contiguous_offsets()
+                && config.contiguous_offsets()
                 && info.base_offset != result.next_offset;
             if !result.spans.is_empty() && (info.base_offset < result.next_offset || gap) {
                 return Err(Error::corrupt(Corruption::Offsets {
@@ -377,7 +383,7 @@ impl<S: Storage> Log<S> {
             let decoded = if batch.needs_decompression() {
                 let start = result.decoded.len();
                 batch
-                    .decompress_into(&mut result.decoded, self.config.max_decompressed_bytes)
+                    .decompress_into(&mut result.decoded, config.max_decompressed_bytes)
                     .map_err(|e| {
                         e.at_position(info.position)
                             .at_offset(info.base_offset)
@@ -458,7 +464,7 @@ impl<S: Storage> Log<S> {
         let visible_end = self.check_read_offset(offset, isolation)?;
         let segments = self.segments();
         self.check_snapshot_holds(offset, &segments)?;
-        let contiguous = self.config.contiguous_offsets();
+        let contiguous = self.cfg().contiguous_offsets();
         let first = segments
             .partition_point(|s| s.base_offset() <= offset)
             .saturating_sub(1);
@@ -586,6 +592,7 @@ impl<S: Storage> Log<S> {
     }
 
     fn first_record_at_or_after(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
+        let max_decompressed = self.cfg().max_decompressed_bytes;
         let start = self.log_start_offset();
         let end = self.end_offset();
         let mut scratch = Vec::new();
@@ -631,7 +638,7 @@ impl<S: Storage> Log<S> {
                         .at_offset(info.base_offset)
                         .at_path(segment.log_path())
                 })?;
-                for r in batch.records(&mut scratch, self.config.max_decompressed_bytes)? {
+                for r in batch.records(&mut scratch, max_decompressed)? {
                     let r = r?;
                     if r.offset() >= start && r.timestamp() >= timestamp {
                         return Ok(Some((r.offset(), r.timestamp())));

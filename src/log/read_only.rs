@@ -170,7 +170,7 @@ impl<S: Storage> Log<S> {
         let mut log = Log {
             dir,
             storage,
-            config,
+            config: RwLock::new(Arc::new(config)),
             clock,
             segments_gen: std::sync::atomic::AtomicU64::new(0),
             truncations: std::sync::atomic::AtomicU64::new(0),
@@ -532,7 +532,7 @@ impl<S: Storage> Log<S> {
             &self.storage,
             &self.dir,
             base,
-            Self::segment_config(&self.config),
+            Self::segment_config(&self.cfg()),
             self.clock.now_ms(),
             false,
         );

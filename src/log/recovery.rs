@@ -136,7 +136,7 @@ impl<S: Storage> Log<S> {
         let log = Log {
             dir,
             storage,
-            config,
+            config: RwLock::new(Arc::new(config)),
             clock: options.clock,
             segments_gen: std::sync::atomic::AtomicU64::new(0),
             truncations: std::sync::atomic::AtomicU64::new(0),

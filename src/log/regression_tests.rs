@@ -297,7 +297,11 @@ fn read_raw_stops_before_a_damaged_base_offset_and_reports_it() -> Result<()> {
     std::fs::write(&path, &bytes).map_err(|e| Error::io("write", &path, e))?;
     let log = reopen_clean(dir.path(), config, &clock, state)?;
     let slice = log.read_raw(0, 1 << 20)?;
-    assert_eq!(slice.len(), positions[5], "the slice ends before the damaged batch");
+    assert_eq!(
+        slice.len(),
+        positions[5],
+        "the slice ends before the damaged batch"
+    );
     assert_eq!(slice.next_offset(), 5);
     let raw = log.read_raw(5, 1 << 20);
     assert!(

@@ -24,6 +24,7 @@ impl<S: Storage> Log<S> {
         let mut w = self.writer.lock();
         self.check_writable()?;
         let now = self.clock.now_ms();
+        let config = self.cfg();
         let segments = self.segments();
         let count = segments.len();
         // An empty active segment is never deleted: there would be nothing to roll to.
@@ -32,16 +33,16 @@ impl<S: Storage> Log<S> {
             _ => count.saturating_sub(1),
         };
         let mut n = 0;
-        if self.config.retention_ms >= 0 {
+        if config.retention_ms >= 0 {
             while n < deletable
-                && now.saturating_sub(segments[n].largest_timestamp()) > self.config.retention_ms
+                && now.saturating_sub(segments[n].largest_timestamp()) > config.retention_ms
             {
                 n += 1;
             }
         }
-        if self.config.retention_bytes >= 0 {
+        if config.retention_bytes >= 0 {
             let mut total: u64 = segments[n..].iter().map(|s| s.size()).sum();
-            let limit = self.config.retention_bytes as u64;
+            let limit = config.retention_bytes as u64;
             while n < deletable
                 && total.saturating_sub(segments[n].size()) >= limit
                 && total > limit
@@ -198,7 +199,7 @@ impl<S: Storage> Log<S> {
                     &self.storage,
                     &self.dir,
                     offset,
-                    Self::segment_config(&self.config),
+                    Self::segment_config(&self.cfg()),
                     now,
                 )?);
                 self.log_start_offset.store(offset, Ordering::Release);

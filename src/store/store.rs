@@ -325,8 +325,8 @@ impl Store {
         Ok(Topic {
             name: record.name.clone(),
             id: record.id,
-            config: record.config.clone(),
-            log_config,
+            config: RwLock::new(record.config.clone()),
+            log_config: RwLock::new(log_config),
             partitions: RwLock::new(partitions),
             foreign,
         })
@@ -432,7 +432,7 @@ impl Store {
                 } else {
                     Origin::Tidelog
                 },
-                config: t.config.clone(),
+                config: t.config.read().clone(),
             })
             .collect()
     }
@@ -589,7 +589,7 @@ impl Store {
             .join(PartitionDirName::new(&topic.name, partition)?.to_string());
         let log = Log::open(
             &dir,
-            topic.log_config.clone(),
+            topic.log_config.read().clone(),
             LogOpenOptions {
                 clock: Arc::clone(&self.inner.config.clock),
                 ..Default::default()
@@ -639,13 +639,57 @@ impl Store {
                 stats: log.as_ref().map(|l| l.stats()),
             })
             .collect();
+        let config = topic.config.read().clone();
         Ok(TopicDescription {
             name: topic.name.clone(),
             id: topic.id,
-            config: topic.config.clone(),
+            config,
             foreign: topic.foreign,
             partitions,
         })
+    }
+
+    /// Replaces a topic's config overrides (Kafka's `kafka-configs --alter`), and applies
+    /// them to its partition logs at once: appends, rolls, flushes, retention and reads
+    /// follow them from now on (segments already there keep their index sizes). What is
+    /// not overridden comes from the store's defaults. This is how a topic found in a Kafka
+    /// directory, kept without retention, gets some: give it `retention.ms`.
+    ///
+    /// ```
+    /// use tidelog::config::{StoreConfig, TopicConfig};
+    /// use tidelog::store::Store;
+    /// # let dir = tempfile::tempdir()?;
+    /// let store = Store::open(dir.path(), StoreConfig::default())?;
+    /// store.create_topic("events", 1, TopicConfig::default())?;
+    /// store.alter_topic_config("events", TopicConfig::default().with("retention.ms", "3600000")?)?;
+    /// assert_eq!(store.log("events", 0)?.config().retention_ms, 3_600_000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::UnknownTopic`]; [`Error::InvalidConfig`] (nothing changes); I/O errors
+    /// writing the metadata file (nothing changes either: it is the commit point).
+    pub fn alter_topic_config(&self, name: &str, config: TopicConfig) -> Result<()> {
+        self.check_open()?;
+        let _admin = self.inner.admin.lock();
+        let topic = self.topic(name)?;
+        let origin = if topic.foreign {
+            Origin::Kafka
+        } else {
+            Origin::Tidelog
+        };
+        let log_config = kafka_topics::log_config(&config, origin, &self.inner.config.log)?;
+        let mut records = self.records();
+        for r in records.iter_mut().filter(|r| r.name == name) {
+            r.config = config.clone();
+        }
+        metadata::write(&self.inner.storage, &self.inner.dir, &records)?;
+        *topic.config.write() = config;
+        *topic.log_config.write() = log_config.clone();
+        for log in topic.partitions.read().iter().flatten() {
+            log.set_config(log_config.clone())?;
+        }
+        Ok(())
     }
 
     /// The number of partitions of a topic.
@@ -759,7 +803,7 @@ impl Store {
                     Ok(false) => {}
                     Err(e) => first_error = first_error.or(Some(e)),
                 }
-                if retention_due && topic.config.cleanup_policy().delete {
+                if retention_due && topic.config.read().cleanup_policy().delete {
                     match log.apply_retention() {
                         Ok(r) => {
                             report.segments_deleted += r.segments_deleted;

@@ -13,8 +13,10 @@ use crate::log::{Log, LogStats};
 pub(crate) struct Topic {
     pub(crate) name: String,
     pub(crate) id: TopicId,
-    pub(crate) config: TopicConfig,
-    pub(crate) log_config: LogConfig,
+    /// The overrides, and the log config they make; changed together, under the store's
+    /// admin lock, by `alter_topic_config`.
+    pub(crate) config: RwLock<TopicConfig>,
+    pub(crate) log_config: RwLock<LogConfig>,
     /// One log per partition. `None` for a partition of a Kafka directory's topic that is not
     /// present here (Kafka's `__consumer_offsets` has 50, a log dir may hold a few); it is
     /// created on first use.

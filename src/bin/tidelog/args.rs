@@ -89,6 +89,27 @@ pub enum TopicsCommand {
     Create(CreateArgs),
     /// Delete a topic and its data.
     Delete(TopicArgs),
+    /// Change a topic's config overrides (as `kafka-configs --alter`): `--config` adds or
+    /// changes one, `--delete-config` removes one (the store's default applies again).
+    Alter(AlterArgs),
+}
+
+/// `tidelog topics alter`.
+#[derive(Debug, Args)]
+pub struct AlterArgs {
+    /// The store (Kafka log directory).
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The topic's name.
+    #[arg(long, value_name = "T")]
+    pub topic: String,
+    /// A topic config to add or change, by Kafka's dotted key or its snake_case alias;
+    /// repeatable.
+    #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub configs: Vec<(String, String)>,
+    /// A topic config to remove, by Kafka's dotted key or its snake_case alias; repeatable.
+    #[arg(long = "delete-config", value_name = "KEY")]
+    pub delete_configs: Vec<String>,
 }
 
 /// `tidelog topics describe`.

@@ -1,11 +1,11 @@
-//! `tidelog topics list|describe|create|delete` and `tidelog maintain`.
+//! `tidelog topics list|describe|create|delete|alter` and `tidelog maintain`.
 
 use std::io::Write;
 
 use tidelog::config::TopicConfig;
 use tidelog::store::{PartitionDescription, Store};
 
-use crate::args::{CreateArgs, DescribeArgs, DirArgs, TopicArgs};
+use crate::args::{AlterArgs, CreateArgs, DescribeArgs, DirArgs, TopicArgs};
 use crate::store_open::{open_existing, open_or_create, open_read_only, with_store};
 use crate::CliError;
 
@@ -103,6 +103,41 @@ pub fn delete(args: &TopicArgs, out: &mut dyn Write) -> Result<(), CliError> {
     with_store(open_existing(&args.dir)?, |store| {
         store.delete_topic(&args.topic)?;
         writeln!(out, "Deleted topic {}.", args.topic)?;
+        Ok(())
+    })
+}
+
+pub fn alter(args: &AlterArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    if args.configs.is_empty() && args.delete_configs.is_empty() {
+        return Err(CliError::usage(
+            "nothing to change: give --config KEY=VALUE or --delete-config KEY",
+        ));
+    }
+    with_store(open_existing(&args.dir)?, |store| {
+        let current = store.describe_topic(&args.topic)?.config;
+        // Unchanged overrides, then the additions (a later one wins), minus the deletions.
+        let mut pairs: Vec<(String, String)> = current
+            .overrides()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        pairs.extend(args.configs.iter().cloned());
+        let mut config = topic_config(&pairs)?;
+        for key in &args.delete_configs {
+            config = config.without(key).map_err(|e| match e {
+                tidelog::Error::InvalidConfig { reason, .. } => {
+                    CliError::usage(format!("--delete-config {key}: {reason}"))
+                }
+                e => CliError::usage(format!("--delete-config {key}: {e}")),
+            })?;
+        }
+        store.alter_topic_config(&args.topic, config.clone())?;
+        writeln!(
+            out,
+            "Altered topic {}: {} (was {}).",
+            args.topic,
+            config_text(&config),
+            config_text(&current)
+        )?;
         Ok(())
     })
 }

@@ -268,7 +268,7 @@ impl Accumulator {
         t.max_batch_bytes = self
             .config
             .max_request_size
-            .min(topic.log_config.max_message_bytes as usize);
+            .min(topic.log_config.read().max_message_bytes as usize);
         if t.partitions.len() < t.partition_count as usize {
             t.partitions
                 .resize_with(t.partition_count as usize, || None);
