@@ -248,10 +248,26 @@ fn tidy_directory<S: Storage>(
             logs.remove(&base);
         }
     }
+    // As Kafka's `LogLoader`: a swapped-in segment's indexes are rebuilt from its log,
+    // never taken from `.swap` index files (which the swap may not have finished) nor from
+    // the files of the segment it replaces.
     for swap in &swaps {
-        storage.rename(&swap.path_in(dir), &swap.without_suffix().path_in(dir))?;
-        if swap.kind() == FileKind::Log {
-            logs.insert(swap.base_offset(), ());
+        match swap.kind() {
+            FileKind::Log => {
+                for kind in [FileKind::Index, FileKind::TimeIndex, FileKind::TxnIndex] {
+                    let path = SegmentFileName::new(swap.base_offset(), kind)?.path_in(dir);
+                    if storage.exists(&path)? {
+                        storage.remove_file(&path)?;
+                        report.files_removed += 1;
+                    }
+                }
+                storage.rename(&swap.path_in(dir), &swap.without_suffix().path_in(dir))?;
+                logs.insert(swap.base_offset(), ());
+            }
+            _ => {
+                storage.remove_file(&swap.path_in(dir))?;
+                report.files_removed += 1;
+            }
         }
     }
     for index in indexes {
