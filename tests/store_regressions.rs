@@ -16,7 +16,8 @@
 //!   memory is a typed error;
 //! - a topic created with unlimited retention is not taken for a Kafka topic;
 //! - a topic found in a Kafka directory gets retention once configured with
-//!   `alter_topic_config`, which applies to the open logs at once and survives a reopen.
+//!   `alter_topic_config`, which applies to the open logs at once and survives a reopen;
+//! - only the store creates Kafka's internal topics, and no name may collide with them.
 
 use std::sync::Arc;
 use std::thread;
@@ -332,6 +333,33 @@ fn a_kafka_topic_gets_retention_once_configured() -> TestResult {
     assert_eq!(described.config.get("retention.ms"), Some("86400000"));
     assert_eq!(store.log("events", 0)?.config().retention_ms, 86_400_000);
     assert!(store.log("events", 0)?.config().allow_offset_gaps);
+    store.close()?;
+    Ok(())
+}
+
+#[test]
+fn only_the_store_creates_kafkas_internal_topics() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path(), StoreConfig::default())?;
+    // A user's __consumer_offsets would take commits under the wrong policy (retention
+    // would delete them); a colliding name would make every commit fail.
+    for name in [
+        "__consumer_offsets",
+        "__consumer.offsets",
+        "__transaction_state",
+    ] {
+        assert!(
+            matches!(
+                store.create_topic(name, 1, TopicConfig::default()),
+                Err(Error::InvalidTopicName { .. })
+            ),
+            "{name}"
+        );
+    }
+    store.create_offsets_topic()?;
+    let described = store.describe_topic("__consumer_offsets")?;
+    assert_eq!(described.config.get("cleanup.policy"), Some("compact"));
+    store.create_offsets_topic()?;
     store.close()?;
     Ok(())
 }

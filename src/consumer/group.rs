@@ -17,16 +17,10 @@ use super::offsets_topic::{
     encode_offset_commit_value, partition_for, OffsetAndMetadata, OffsetsKey,
 };
 use super::TopicPartition;
-use crate::config::TopicConfig;
 use crate::error::{Error, Result};
 use crate::log::{AppendOptions, Durability, Log};
 use crate::record::{Record, RecordRef};
 use crate::store::{Store, CONSUMER_OFFSETS_TOPIC};
-
-/// Kafka `offsets.topic.segment.bytes`: the segment size `__consumer_offsets` is created
-/// with (smaller than ordinary topics' 1 GiB so that compaction can work on closed segments
-/// sooner).
-pub const OFFSETS_TOPIC_SEGMENT_BYTES: u64 = 104_857_600;
 
 /// Bytes read per step when loading.
 const LOAD_FETCH_BYTES: usize = 1 << 20;
@@ -173,7 +167,7 @@ impl GroupOffsets {
         let log = match &self.log {
             Some(log) => Arc::clone(log),
             None => {
-                create_offsets_topic(store)?;
+                store.create_offsets_topic()?;
                 let n = store.partition_count(CONSUMER_OFFSETS_TOPIC)?;
                 store.log(CONSUMER_OFFSETS_TOPIC, partition_for(&self.group, n))?
             }
@@ -238,20 +232,4 @@ fn group_log(store: &Store, group: &str) -> Result<Option<Arc<Log>>> {
         return Ok(None);
     }
     store.log(CONSUMER_OFFSETS_TOPIC, partition).map(Some)
-}
-
-/// Creates `__consumer_offsets` as Kafka does (compacted, 100 MiB segments, never subject to
-/// retention) with the store's `offsets.topic.num.partitions`, unless it exists.
-fn create_offsets_topic(store: &Store) -> Result<()> {
-    if store.has_topic(CONSUMER_OFFSETS_TOPIC) {
-        return Ok(());
-    }
-    let config = TopicConfig::default()
-        .with("cleanup.policy", "compact")?
-        .with("segment.bytes", &OFFSETS_TOPIC_SEGMENT_BYTES.to_string())?;
-    let partitions = store.config().offsets_topic_num_partitions;
-    match store.create_topic(CONSUMER_OFFSETS_TOPIC, partitions, config) {
-        Ok(()) | Err(Error::TopicExists { .. }) => Ok(()),
-        Err(e) => Err(e),
-    }
 }

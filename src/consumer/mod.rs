@@ -32,10 +32,10 @@ mod partition;
 mod polled;
 mod topic_partition;
 
+pub use crate::store::OFFSETS_TOPIC_SEGMENT_BYTES;
 pub use config::{ConsumerConfig, OffsetReset};
 pub use consumer::Consumer;
 pub use consumer_record::{ConsumerHeaders, ConsumerRecord, ConsumerRecordRef};
-pub use group::OFFSETS_TOPIC_SEGMENT_BYTES;
 pub use offsets_topic::{java_string_hash, partition_for, OffsetAndMetadata, OffsetsKey};
 pub use polled::{PolledIter, PolledRecords};
 pub use topic_partition::TopicPartition;

@@ -338,14 +338,20 @@ fn an_interrupted_swap_rebuilds_the_swapped_segments_indexes() -> Result<()> {
     for ext in ["log", "index", "timeindex"] {
         let name = format!("{:020}.{ext}", 0);
         std::fs::copy(old.path().join(&name), dir.path().join(&name)).map_err(io)?;
-        std::fs::copy(new.path().join(&name), dir.path().join(format!("{name}.swap")))
-            .map_err(io)?;
+        std::fs::copy(
+            new.path().join(&name),
+            dir.path().join(format!("{name}.swap")),
+        )
+        .map_err(io)?;
     }
     // An index `.swap` the swap had not finished writing: here the replaced segment's,
     // plausible entries that do not describe the swapped-in log.
     let index = format!("{:020}.index", 0);
-    std::fs::copy(old.path().join(&index), dir.path().join(format!("{index}.swap")))
-        .map_err(io)?;
+    std::fs::copy(
+        old.path().join(&index),
+        dir.path().join(format!("{index}.swap")),
+    )
+    .map_err(io)?;
     let log = open(dir.path(), config.clone(), &clock)?;
     assert_eq!(log.end_offset(), 5);
     for o in 0..5 {

@@ -30,6 +30,7 @@ pub use producer::{
 pub use read_only::{ReadOnlyStore, ReadOnlyTopicDescription};
 pub use store::{
     MaintenanceReport, Store, CONSUMER_OFFSETS_TOPIC, KAFKA_OFFSETS_PARTITIONS, MAX_PARTITIONS,
+    OFFSETS_TOPIC_SEGMENT_BYTES,
 };
 pub use topic::{PartitionDescription, TopicDescription};
 

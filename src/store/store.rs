@@ -28,6 +28,18 @@ use crate::segment::{validate_topic, PartitionDirKind, PartitionDirName};
 pub const CONSUMER_OFFSETS_TOPIC: &str = "__consumer_offsets";
 /// Kafka's default partition count of [`CONSUMER_OFFSETS_TOPIC`] (`offsets.topic.num.partitions`).
 pub const KAFKA_OFFSETS_PARTITIONS: u32 = 50;
+/// Kafka `offsets.topic.segment.bytes`: the segment size [`CONSUMER_OFFSETS_TOPIC`] is
+/// created with (smaller than ordinary topics' 1 GiB so that compaction can work on closed
+/// segments sooner).
+pub const OFFSETS_TOPIC_SEGMENT_BYTES: u64 = 104_857_600;
+/// Kafka's internal topics: only the store creates them (Kafka refuses a user's
+/// CreateTopics for them, and for names that collide with them).
+const INTERNAL_TOPICS: [&str; 2] = [CONSUMER_OFFSETS_TOPIC, "__transaction_state"];
+
+/// A topic name as Kafka compares names for collisions: '.' and '_' are the same.
+fn unified(topic: &str) -> String {
+    topic.replace('.', "_")
+}
 /// The most partitions a topic may have (Kafka sets no limit; a topic's partitions are held
 /// in memory, so tidelog does): far past what one machine serves.
 pub const MAX_PARTITIONS: u32 = 1 << 20;
@@ -440,9 +452,41 @@ impl Store {
     /// Creates a topic with `partitions` partitions and per-topic config overrides.
     ///
     /// # Errors
-    /// [`Error::InvalidTopicName`]; [`Error::TopicExists`]; [`Error::InvalidArgument`] for
-    /// zero partitions; [`Error::InvalidConfig`]; I/O errors.
+    /// [`Error::InvalidTopicName`] (also for Kafka's internal topics and names colliding
+    /// with them or with an existing topic); [`Error::TopicExists`];
+    /// [`Error::InvalidArgument`] for zero partitions; [`Error::InvalidConfig`]; I/O errors.
     pub fn create_topic(&self, name: &str, partitions: u32, config: TopicConfig) -> Result<()> {
+        if INTERNAL_TOPICS.iter().any(|t| unified(t) == unified(name)) {
+            return Err(Error::InvalidTopicName {
+                name: name.to_string(),
+                reason: "an internal topic (or a name colliding with one): the store creates it",
+            });
+        }
+        self.create(name, partitions, config)
+    }
+
+    /// Creates Kafka's internal [`CONSUMER_OFFSETS_TOPIC`] as Kafka does, unless it exists:
+    /// compacted (never subject to retention), [`OFFSETS_TOPIC_SEGMENT_BYTES`] segments, and
+    /// the store's `offsets_topic_num_partitions` partitions. The consumer layer calls it at a
+    /// group's first commit.
+    ///
+    /// # Errors
+    /// I/O errors; [`Error::Closed`].
+    pub fn create_offsets_topic(&self) -> Result<()> {
+        if self.has_topic(CONSUMER_OFFSETS_TOPIC) {
+            return Ok(());
+        }
+        let config = TopicConfig::default()
+            .with("cleanup.policy", "compact")?
+            .with("segment.bytes", &OFFSETS_TOPIC_SEGMENT_BYTES.to_string())?;
+        let partitions = self.inner.config.offsets_topic_num_partitions;
+        match self.create(CONSUMER_OFFSETS_TOPIC, partitions, config) {
+            Ok(()) | Err(Error::TopicExists { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn create(&self, name: &str, partitions: u32, config: TopicConfig) -> Result<()> {
         self.check_open()?;
         validate_topic(name)?;
         if partitions == 0 || partitions > MAX_PARTITIONS {
@@ -458,7 +502,6 @@ impl Store {
         }
         // Kafka's rule: '.' and '_' collide in metric names, so `a.b` and `a_b` cannot both
         // exist.
-        let unified = |t: &str| t.replace('.', "_");
         if self
             .inner
             .topics
