@@ -8,12 +8,17 @@
 //!   batches byte for byte (and so every record), and every committed offset with its
 //!   epoch, metadata and time. The recovered store takes writes, and a clean close and
 //!   reopen keep all of it again.
+//! - The same state built by another process (this test binary run again as a child) that
+//!   is then SIGKILLed reopens the same: a real process crash loses nothing acknowledged.
 //! - A crash right after `create_topic` keeps the topic, its partitions and config; a crash
 //!   right after `add_partitions` keeps the new count, the old partitions' data and empty,
 //!   writable new partitions.
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use tidelog::config::{StoreConfig, TopicConfig};
@@ -26,6 +31,15 @@ use tidelog::Compression;
 type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
 const GROUPS: [&str; 2] = ["billing", "audit-readers"];
+
+/// Set (to the store directory) in the child process of the SIGKILL test.
+const CHILD_ENV: &str = "TIDELOG_CRASH_REOPEN_CHILD";
+/// Where that child writes the image of the store it built.
+const IMAGE_ENV: &str = "TIDELOG_CRASH_REOPEN_IMAGE";
+/// The test the child runs.
+const CHILD_TEST: &str = "child_fills_a_store_and_waits_for_sigkill";
+/// What the child prints once the image is written.
+const READY: &str = "@@ ready";
 
 /// One partition as read back through the public API.
 #[derive(Debug, PartialEq, Eq)]
@@ -267,6 +281,58 @@ fn a_crash_and_a_clean_close_keep_topics_configs_records_and_commits() -> TestRe
     assert_eq!(
         before_close.commits["billing"][&tp("orders", 0)].offset,
         end + 1
+    );
+    store.close()?;
+    Ok(())
+}
+
+/// The child of the SIGKILL test: a no-op unless [`CHILD_ENV`] is set; then it fills a store,
+/// writes its image to the file [`IMAGE_ENV`] names, says [`READY`] and waits to be killed.
+#[test]
+fn child_fills_a_store_and_waits_for_sigkill() -> TestResult {
+    let (Ok(dir), Ok(image)) = (std::env::var(CHILD_ENV), std::env::var(IMAGE_ENV)) else {
+        return Ok(());
+    };
+    let store = Store::open(&dir, StoreConfig::default())?;
+    fill(&store)?;
+    std::fs::write(&image, format!("{:#?}", image_of(&store)?))?;
+    // On a line of its own: the harness may have printed the test's name without a newline.
+    println!("\n{READY}");
+    std::thread::sleep(Duration::from_secs(60));
+    Err("not killed within a minute".into())
+}
+
+#[test]
+fn a_sigkill_keeps_topics_configs_records_and_commits() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("store");
+    let image = tmp.path().join("image.txt");
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, &dir)
+        .env(IMAGE_ENV, &image)
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("the child's stdout")?;
+    let ready = BufReader::new(stdout)
+        .lines()
+        .any(|line| line.is_ok_and(|l| l.contains(READY)));
+    child.kill()?; // SIGKILL
+    let status = child.wait()?;
+    assert!(ready, "the child never got ready: {status}");
+    assert_eq!(status.signal(), Some(9), "the child died by SIGKILL");
+    assert!(!clean_marker(&dir), "a SIGKILL is not a clean shutdown");
+    let before = std::fs::read_to_string(&image)?;
+
+    let store = Store::open(&dir, StoreConfig::default())?;
+    assert_eq!(format!("{:#?}", image_of(&store)?), before, "after SIGKILL");
+    store.close()?;
+    drop(store);
+    let store = Store::open(&dir, StoreConfig::default())?;
+    assert_eq!(
+        format!("{:#?}", image_of(&store)?),
+        before,
+        "after a clean close"
     );
     store.close()?;
     Ok(())
