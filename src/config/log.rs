@@ -36,10 +36,11 @@ pub struct LogConfig {
     /// Kafka `message.timestamp.type`: keep the producer's CreateTime or stamp
     /// LogAppendTime on append. Default: CreateTime.
     pub message_timestamp_type: TimestampType,
-    /// Kafka `file.delete.delay.ms`. Default here: 0, where Kafka waits 60 s.
-    /// Kafka delays deletion because its readers map files; tidelog's readers hold open file
-    /// handles (and mappings), which stay valid after an unlink on Unix, so the `.deleted`
-    /// file is removed right after the rename.
+    /// Kafka `file.delete.delay.ms`: how long the files of a segment retention deleted stay
+    /// on disk as `.deleted` before they are removed (by a later retention pass; an open
+    /// removes any it finds). Default here: 0, where Kafka waits 60 s: Kafka delays deletion
+    /// because its readers map files, while tidelog's readers hold open file handles (and
+    /// mappings), which stay valid after an unlink on Unix.
     pub file_delete_delay_ms: u64,
     /// Kafka `cleanup.policy`. Default: delete. Besides choosing retention or compaction, it
     /// tells recovery and reads whether offset gaps can be legitimate: a log that was never

@@ -65,6 +65,8 @@ pub struct Log<S: Storage = StdFs> {
     pub(crate) truncations: AtomicU64,
     /// Held by a truncation while it cuts.
     pub(crate) cutting: Mutex<()>,
+    /// `.deleted` files retention left for `file.delete.delay.ms`, with when they go.
+    pub(crate) pending_deletes: Mutex<Vec<(i64, PathBuf)>>,
     pub(crate) writer: Mutex<Writer<S>>,
     /// Serialises flushes; never held while taking `writer`.
     pub(crate) flush_lock: Mutex<()>,

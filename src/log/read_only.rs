@@ -175,6 +175,7 @@ impl<S: Storage> Log<S> {
             segments_gen: std::sync::atomic::AtomicU64::new(0),
             truncations: std::sync::atomic::AtomicU64::new(0),
             cutting: Mutex::new(()),
+            pending_deletes: Mutex::new(Vec::new()),
             segments: RwLock::new(Arc::new(Vec::new())),
             writer: Mutex::new(Writer::new(0, LeaderEpochCache::new(Vec::new()))),
             flush_lock: Mutex::new(()),

@@ -141,6 +141,7 @@ impl<S: Storage> Log<S> {
             segments_gen: std::sync::atomic::AtomicU64::new(0),
             truncations: std::sync::atomic::AtomicU64::new(0),
             cutting: Mutex::new(()),
+            pending_deletes: Mutex::new(Vec::new()),
             segments: RwLock::new(Arc::new(kept)),
             writer: Mutex::new(Writer::new(leader_epoch, epochs)),
             flush_lock: Mutex::new(()),

@@ -376,3 +376,40 @@ fn an_interrupted_swap_rebuilds_the_swapped_segments_indexes() -> Result<()> {
     assert_eq!(read(dir.path())?, read(new.path())?);
     Ok(())
 }
+
+/// `file.delete.delay.ms` was parsed and then ignored: retention removed files at once.
+#[test]
+fn retention_keeps_deleted_files_for_the_delay() -> Result<()> {
+    let dir = tempdir()?;
+    let clock = ManualClock::new(1_000_000);
+    let config = LogConfig {
+        segment_bytes: 300,
+        retention_bytes: 0,
+        file_delete_delay_ms: 60_000,
+        ..Default::default()
+    };
+    let log = open(dir.path(), config, &clock)?;
+    for i in 0..10 {
+        log.append(&one(1_000_000 + i, "soon gone"), &AppendOptions::default())?;
+    }
+    let deleted = || -> Result<usize> {
+        Ok(std::fs::read_dir(dir.path())
+            .map_err(|e| Error::io("list", dir.path(), e))?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".deleted"))
+            .count())
+    };
+    let report = log.apply_retention()?;
+    assert!(report.segments_deleted > 1);
+    assert!(
+        deleted()? >= 3 * report.segments_deleted as usize - 3,
+        "log and indexes wait"
+    );
+    clock.advance(59_000);
+    log.apply_retention()?;
+    assert!(deleted()? > 0, "not yet");
+    clock.advance(1_000);
+    log.apply_retention()?;
+    assert_eq!(deleted()?, 0);
+    Ok(())
+}

@@ -24,6 +24,7 @@ impl<S: Storage> Log<S> {
         let mut w = self.writer.lock();
         self.check_writable()?;
         let now = self.clock.now_ms();
+        self.remove_due_deletions(now).map_err(|e| self.poison(e))?;
         let config = self.cfg();
         let segments = self.segments();
         let count = segments.len();
@@ -96,6 +97,21 @@ impl<S: Storage> Log<S> {
             .map_err(|e| self.poison(e))
     }
 
+    /// Removes the `.deleted` files whose `file.delete.delay.ms` has passed by `now`.
+    fn remove_due_deletions(&self, now: i64) -> Result<()> {
+        let due: Vec<_> = {
+            let mut pending = self.pending_deletes.lock();
+            let (due, later) = pending.drain(..).partition(|(at, _)| *at <= now);
+            *pending = later;
+            due
+        };
+        for (_, path) in due {
+            self.storage.remove_file(&path)?;
+            self.dir_dirty.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
     /// Deletes the oldest `n` segments. Writer lock held.
     fn delete_prefix(
         &self,
@@ -117,10 +133,20 @@ impl<S: Storage> Log<S> {
         self.log_start_offset.fetch_max(new_start, Ordering::AcqRel);
         self.publish_segments(kept.to_vec());
         crate::failpoint::failpoint!("retention.after_publish");
+        let delay = i64::try_from(self.cfg().file_delete_delay_ms).unwrap_or(i64::MAX);
         for segment in gone {
             report.segments_deleted += 1;
             report.bytes_deleted += segment.size();
-            segment.delete_files(&self.storage)?;
+            if delay == 0 {
+                segment.delete_files(&self.storage)?;
+            } else {
+                // Kafka's `file.delete.delay.ms`: the `.deleted` files stay that long.
+                let due = self.clock.now_ms().saturating_add(delay);
+                let retired = segment.retire_files(&self.storage)?;
+                self.pending_deletes
+                    .lock()
+                    .extend(retired.into_iter().map(|path| (due, path)));
+            }
             self.dir_dirty.store(true, Ordering::Release);
         }
         report.log_start_offset = self.log_start_offset();

@@ -765,6 +765,20 @@ impl<S: Storage> LogSegment<S> {
     /// # Errors
     /// I/O errors.
     pub fn delete_files(&self, storage: &S) -> Result<()> {
+        for deleted in self.retire_files(storage)? {
+            storage.remove_file(&deleted)?;
+        }
+        Ok(())
+    }
+
+    /// Renames the segment's files to Kafka's `.deleted` form and returns their new paths,
+    /// for the caller to remove later (Kafka's `file.delete.delay.ms`). An open that finds
+    /// them removes them, as Kafka's loader does.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn retire_files(&self, storage: &S) -> Result<Vec<PathBuf>> {
+        let mut retired = Vec::new();
         for kind in [
             FileKind::Log,
             FileKind::Index,
@@ -779,9 +793,9 @@ impl<S: Storage> LogSegment<S> {
             let to = name.with_suffix(FileSuffix::Deleted).path_in(&self.dir);
             storage.rename(&from, &to)?;
             crate::failpoint::failpoint!("retention.after_rename");
-            storage.remove_file(&to)?;
+            retired.push(to);
         }
-        Ok(())
+        Ok(retired)
     }
 }
 
