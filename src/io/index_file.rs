@@ -15,8 +15,10 @@
 //! one-record batch at position 0. Slot 0 counts when entries follow it, or when the file
 //! holds exactly one slot (trimmed, as every sealed or cleanly closed index is); alone at
 //! the head of a preallocated file it is taken as no entry, which loses nothing a lookup
-//! needs (it equals the lookup's fallback). Everything after the first zero slot is ignored
-//! and cut on the first write. What remains is checked by the caller against the log and
+//! needs (it equals the lookup's fallback). A file whose last slot holds an entry is a
+//! trimmed one, all entries (one look, not a walk through every entry, so a clean open
+//! stays cheap); in any other, everything after the first zero slot is ignored and cut on
+//! the first write. What remains is checked by the caller against the log and
 //! rebuilt if inconsistent; truncation zeroes the slots it drops so that the rule keeps
 //! holding after a crash.
 //!
@@ -489,12 +491,19 @@ fn is_zero<const N: usize>(slot: &[u8; N]) -> bool {
     slot.iter().all(|&b| b == 0)
 }
 
-/// The index of the first all-zero slot at or after `from`, or `slots.len()`.
+/// The index of the first all-zero slot at or after `from`, or `slots.len()`, for slots
+/// that are non-zero up to some point and zero after it (the file's shape; damage that
+/// breaks it is caught by the caller's checks against the log). A trimmed file, whose last
+/// slot is an entry, costs one look; a preallocated one a binary search, not a walk
+/// through every entry.
 fn first_zero_slot<const N: usize>(slots: &[[u8; N]], from: usize) -> usize {
-    slots
-        .get(from..)
-        .and_then(|rest| rest.iter().position(is_zero))
-        .map_or(slots.len(), |p| p + from)
+    let Some(rest) = slots.get(from..) else {
+        return slots.len();
+    };
+    if rest.last().is_none_or(|last| !is_zero(last)) {
+        return slots.len();
+    }
+    from + rest.partition_point(|slot| !is_zero(slot))
 }
 
 /// Reads the valid entries of a file with positional reads, stopping at the first zero slot

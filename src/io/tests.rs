@@ -227,9 +227,23 @@ fn count_valid_rule() {
     bytes[7] = 1;
     bytes[15] = 2;
     assert_eq!(count_valid_of(&bytes), 2);
-    bytes[39] = 9; // garbage after the first zero slot is ignored
-    assert_eq!(count_valid_of(&bytes), 2);
     assert_eq!(count_valid_of(&bytes[..15]), 1);
+    // A last slot that holds an entry marks a trimmed file: every slot is an entry (a zero
+    // one in the middle is damage, which lookups, checked against the log, get past).
+    bytes[39] = 9;
+    assert_eq!(count_valid_of(&bytes), 5);
+}
+
+#[test]
+fn count_valid_finds_the_end_of_a_long_preallocated_file() {
+    for entries in [0usize, 1, 2, 3, 100, 511, 512] {
+        let mut bytes = vec![0u8; 8 * 512];
+        for i in 0..entries {
+            bytes[i * 8 + 7] = 1 + (i % 200) as u8;
+        }
+        let want = if entries == 512 { 512 } else { entries };
+        assert_eq!(count_valid_of(&bytes), want, "{entries} entries");
+    }
 }
 
 #[test]
