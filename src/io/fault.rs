@@ -521,6 +521,10 @@ impl<S: Storage> Storage for FaultFs<S> {
         self.inner.sync_dir(path)
     }
 
+    fn lock_dir(&self, dir: &Path) -> Result<Option<super::DirLock>> {
+        self.inner.lock_dir(dir)
+    }
+
     fn map_mut(&self, file: &FaultFile<S>, len: u64) -> Result<FaultMap<S>> {
         let path = file.inner.path();
         self.faults.gate(FaultOp::Map, path)?;

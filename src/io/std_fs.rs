@@ -101,6 +101,10 @@ impl Storage for StdFs {
     fn map_mut(&self, file: &StdFile, len: u64) -> Result<Mmap> {
         Mmap::map(file, len)
     }
+
+    fn lock_dir(&self, dir: &Path) -> Result<Option<super::DirLock>> {
+        super::DirLock::acquire(dir).map(Some)
+    }
 }
 
 impl StorageFile for StdFile {

@@ -112,6 +112,17 @@ pub trait Storage: Send + Sync + Clone + 'static {
     /// success: the caller poisons what depended on it.
     fn sync_dir(&self, path: &Path) -> Result<()>;
 
+    /// Takes the exclusive lock of the store directory `dir` (Kafka's `.lock`), held until
+    /// the returned lock is dropped. The default takes none: a file system that is not the
+    /// machine's own (a simulation) has no other process to keep out.
+    ///
+    /// # Errors
+    /// [`Error::Locked`](crate::Error::Locked) if another holder has it; I/O errors.
+    fn lock_dir(&self, dir: &Path) -> Result<Option<super::DirLock>> {
+        let _ = dir;
+        Ok(None)
+    }
+
     /// Maps the first `len` bytes of `file` shared and writable: stores into the mapping
     /// reach the file, and [`MapMut::flush`] writes them back.
     ///

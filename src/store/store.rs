@@ -61,40 +61,49 @@ pub const MAX_PARTITIONS: u32 = 1 << 20;
 /// store.close()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone)]
-pub struct Store {
+#[derive(Debug)]
+pub struct Store<S: Storage = StdFs> {
     /// Shared by the user's handles only (not the maintenance thread's): dropped before
     /// `inner`, the last one stops and joins the maintenance thread, so the directory lock
     /// goes as soon as the last handle does, never while a pass still writes.
-    _handles: Option<Arc<HandleGuard>>,
-    inner: Arc<Inner>,
+    _handles: Option<Arc<HandleGuard<S>>>,
+    inner: Arc<Inner<S>>,
+}
+
+impl<S: Storage> Clone for Store<S> {
+    fn clone(&self) -> Self {
+        Store {
+            _handles: self._handles.clone(),
+            inner: Arc::clone(&self.inner),
+        }
+    }
 }
 
 /// Stops the maintenance thread when the last user handle of a store goes.
-struct HandleGuard {
-    inner: Arc<Inner>,
+struct HandleGuard<S: Storage> {
+    inner: Arc<Inner<S>>,
 }
 
-impl std::fmt::Debug for HandleGuard {
+impl<S: Storage> std::fmt::Debug for HandleGuard<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("HandleGuard")
     }
 }
 
-impl Drop for HandleGuard {
+impl<S: Storage> Drop for HandleGuard<S> {
     fn drop(&mut self) {
         self.inner.stop_maintenance();
     }
 }
 
 #[derive(Debug)]
-struct Inner {
+struct Inner<S: Storage> {
     dir: PathBuf,
-    storage: StdFs,
+    storage: S,
     config: StoreConfig,
     /// Released by `close`, so the directory can be reopened while handles linger.
     lock: Mutex<Option<DirLock>>,
-    topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    topics: RwLock<BTreeMap<String, Arc<Topic<S>>>>,
     /// Serialises changes to the topic set and the metadata file.
     admin: Mutex<()>,
     /// Serialises checkpoint writes (maintenance, topic creation, close share a `.tmp` file);
@@ -138,11 +147,32 @@ impl Store {
     /// [`Error::Locked`] if another handle, process or broker holds the directory;
     /// [`Error::InvalidConfig`]; partition open errors ([`Error::Corrupt`], ...).
     pub fn open(dir: impl AsRef<Path>, config: StoreConfig) -> Result<Store> {
+        Store::open_with(StdFs, dir, config)
+    }
+
+    /// A producer on this store. Maintenance (a [`maintain`](Self::maintain) call or the
+    /// background thread) appends its batches once `linger.ms` has passed, so records of an
+    /// idle producer do not wait for its next call.
+    ///
+    /// # Errors
+    /// As [`Producer::new`](super::Producer::new).
+    pub fn producer(&self, config: super::ProducerConfig) -> Result<super::Producer> {
+        super::Producer::new(self, config)
+    }
+}
+
+impl<S: Storage> Store<S> {
+    /// As [`open`](Store::open), through `storage`: the file-system seam every file access
+    /// goes through (the reliability suite's fault-injecting and power-loss layers wrap the
+    /// real one). The producer and consumer layers work on stores of the real file system.
+    ///
+    /// # Errors
+    /// As [`open`](Store::open).
+    pub fn open_with(storage: S, dir: impl AsRef<Path>, config: StoreConfig) -> Result<Self> {
         config.validate()?;
         let dir = dir.as_ref().to_path_buf();
-        let storage = StdFs;
         storage.create_dir_all(&dir)?;
-        let lock = DirLock::acquire(&dir)?;
+        let lock = storage.lock_dir(&dir)?;
         let clean_marker = log_dir::read_clean_shutdown(&storage, &dir)?;
         let clean = clean_marker.is_some();
         let recovery_points = log_dir::read_recovery_points(&storage, &dir)?;
@@ -158,7 +188,7 @@ impl Store {
             dir,
             storage,
             config,
-            lock: Mutex::new(Some(lock)),
+            lock: Mutex::new(lock),
             topics: RwLock::new(BTreeMap::new()),
             admin: Mutex::new(()),
             checkpoints: Mutex::new(()),
@@ -290,7 +320,7 @@ impl Store {
         clean: bool,
         recovery_points: &OffsetMap,
         log_starts: &OffsetMap,
-    ) -> Result<Topic> {
+    ) -> Result<Topic<S>> {
         let inner = &self.inner;
         let log_config =
             kafka_topics::log_config(&record.config, record.origin, &inner.config.log)?;
@@ -308,7 +338,8 @@ impl Store {
             }
             let key = (record.name.clone(), p);
             let recovery_point = recovery_points.get(&key).copied();
-            let log = Log::open(
+            let log = Log::open_with(
+                inner.storage.clone(),
                 &dir,
                 log_config.clone(),
                 LogOpenOptions {
@@ -379,16 +410,6 @@ impl Store {
             bytes[15] = 1;
         }
         TopicId::new(bytes)
-    }
-
-    /// A producer on this store. Maintenance (a [`maintain`](Self::maintain) call or the
-    /// background thread) appends its batches once `linger.ms` has passed, so records of an
-    /// idle producer do not wait for its next call.
-    ///
-    /// # Errors
-    /// As [`Producer::new`](super::Producer::new).
-    pub fn producer(&self, config: super::ProducerConfig) -> Result<super::Producer> {
-        super::Producer::new(self, config)
     }
 
     /// Lets maintenance append `producer`'s lingering batches, and close its pending ones.
@@ -625,12 +646,13 @@ impl Store {
         self.write_recovery_checkpoint()
     }
 
-    fn create_partition(&self, topic: &Topic, partition: i32) -> Result<Arc<Log>> {
+    fn create_partition(&self, topic: &Topic<S>, partition: i32) -> Result<Arc<Log<S>>> {
         let dir = self
             .inner
             .dir
             .join(PartitionDirName::new(&topic.name, partition)?.to_string());
-        let log = Log::open(
+        let log = Log::open_with(
+            self.inner.storage.clone(),
             &dir,
             topic.log_config.read().clone(),
             LogOpenOptions {
@@ -650,7 +672,7 @@ impl Store {
         self.inner.topics.read().keys().cloned().collect()
     }
 
-    pub(crate) fn topic(&self, name: &str) -> Result<Arc<Topic>> {
+    pub(crate) fn topic(&self, name: &str) -> Result<Arc<Topic<S>>> {
         self.inner
             .topics
             .read()
@@ -747,7 +769,7 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::UnknownTopic`], [`Error::UnknownPartition`], [`Error::Closed`].
-    pub fn log(&self, topic: &str, partition: i32) -> Result<Arc<Log>> {
+    pub fn log(&self, topic: &str, partition: i32) -> Result<Arc<Log<S>>> {
         self.check_open()?;
         let t = self.topic(topic)?;
         let unknown = |partitions: u32| Error::UnknownPartition {
@@ -787,7 +809,7 @@ impl Store {
     }
 
     /// Every open partition log, with its topic and partition.
-    fn all_logs(&self) -> Vec<(String, i32, Arc<Log>)> {
+    fn all_logs(&self) -> Vec<(String, i32, Arc<Log<S>>)> {
         let topics = self.inner.topics.read();
         let mut out = Vec::new();
         for t in topics.values() {
@@ -837,9 +859,10 @@ impl Store {
                 first_error = first_error.or(Some(e));
             }
         }
-        let topics: Vec<Arc<Topic>> = inner.topics.read().values().cloned().collect();
+        let topics: Vec<Arc<Topic<S>>> = inner.topics.read().values().cloned().collect();
         for topic in &topics {
-            let logs: Vec<Arc<Log>> = topic.partitions.read().iter().flatten().cloned().collect();
+            let logs: Vec<Arc<Log<S>>> =
+                topic.partitions.read().iter().flatten().cloned().collect();
             for log in logs {
                 match log.flush_if_due() {
                     Ok(true) => report.flushed += 1,
@@ -1035,7 +1058,7 @@ impl Store {
     }
 }
 
-impl Inner {
+impl<S: Storage> Inner<S> {
     fn stop_maintenance(&self) {
         *self.stop.0.lock() = true;
         self.stop.1.notify_all();
@@ -1047,7 +1070,7 @@ impl Inner {
     }
 }
 
-impl Drop for Inner {
+impl<S: Storage> Drop for Inner<S> {
     fn drop(&mut self) {
         *self.stop.0.lock() = true;
         self.stop.1.notify_all();

@@ -6,11 +6,12 @@ use parking_lot::RwLock;
 
 use crate::checkpoint::TopicId;
 use crate::config::{LogConfig, TopicConfig};
+use crate::io::{StdFs, Storage};
 use crate::log::{Log, LogStats};
 
 /// One topic of a store: its id, config and partition logs.
 #[derive(Debug)]
-pub(crate) struct Topic {
+pub(crate) struct Topic<S: Storage = StdFs> {
     pub(crate) name: String,
     pub(crate) id: TopicId,
     /// The overrides, and the log config they make; changed together, under the store's
@@ -20,12 +21,12 @@ pub(crate) struct Topic {
     /// One log per partition. `None` for a partition of a Kafka directory's topic that is not
     /// present here (Kafka's `__consumer_offsets` has 50, a log dir may hold a few); it is
     /// created on first use.
-    pub(crate) partitions: RwLock<Vec<Option<Arc<Log>>>>,
+    pub(crate) partitions: RwLock<Vec<Option<Arc<Log<S>>>>>,
     /// True for topics found in a Kafka log directory rather than created by tidelog.
     pub(crate) foreign: bool,
 }
 
-impl Topic {
+impl<S: Storage> Topic<S> {
     pub(crate) fn partition_count(&self) -> u32 {
         self.partitions.read().len() as u32
     }
