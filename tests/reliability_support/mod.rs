@@ -150,6 +150,25 @@ impl Report {
     }
 }
 
+/// Enforces what a workload's run itself saw (must be zero after every run): a failed write
+/// or sync that did not poison the log (`not_poisoned`, RELIABILITY.md §3.5), and an append
+/// acknowledged at an offset other than the log end before it (`inconsistent_offsets`, I5).
+pub fn check_oracle(report: &mut Report, o: &Oracle, what: &str) {
+    report.add("poison_probes", o.poison_probes, false);
+    if o.poison_violations > 0 {
+        report.add("not_poisoned", o.poison_violations, true);
+        report.note(format!(
+            "{what}: a failed write or sync did not poison the log"
+        ));
+    }
+    if o.offset_violations > 0 {
+        report.inconsistent_offsets += o.offset_violations;
+        report.note(format!(
+            "{what}: an append got an offset other than the log end"
+        ));
+    }
+}
+
 /// Runs `f`, turning a panic into `None` (and counting it).
 pub fn guarded<T>(report: &mut Report, what: &str, f: impl FnOnce() -> T) -> Option<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
@@ -327,6 +346,8 @@ pub struct Oracle {
     pub first_error: Option<String>,
     /// A failed write or sync was not followed by `Error::Poisoned`.
     pub poison_violations: u64,
+    /// Times the poisoning was probed (after a failed write or sync).
+    pub poison_probes: u64,
     /// An append returned an offset other than the log end before it.
     pub offset_violations: u64,
 }
@@ -419,28 +440,36 @@ pub fn run_script<S: Storage>(log: &Log<S>, steps: &[Step], clock: &ManualClock)
             let poisons = matches!(e, Error::Io { .. } | Error::NoSpace { .. })
                 && !matches!(step, Step::Read);
             if poisons {
-                let probe = log.append_batch(&steps_first_batch(steps), Validation::Shallow);
-                match probe {
-                    Err(Error::Poisoned { .. }) => {}
-                    Ok(info) => {
-                        o.poison_violations += 1;
-                        o.attempted.push(Attempt {
-                            base: info.first_offset,
-                            bytes: steps_first_batch(steps),
-                            acked: true,
-                        });
-                    }
-                    Err(_) => o.poison_violations += 1,
-                }
-                if log.flush().is_ok() {
-                    o.poison_violations += 1;
-                }
-                o.saw_durable(log.durable_offset());
+                probe_poisoned(log, &steps_first_batch(steps), &mut o);
             }
             break;
         }
     }
     o
+}
+
+/// After a failed write or sync: an append of `batch` must fail with `Error::Poisoned` and
+/// a flush must fail too (RELIABILITY.md §3.5); each that does not is a poison violation.
+/// An append that succeeds anyway is recorded as acknowledged, so the checks after a
+/// reopen hold the log to it.
+pub fn probe_poisoned<S: Storage>(log: &Log<S>, batch: &[u8], o: &mut Oracle) {
+    o.poison_probes += 1;
+    match log.append_batch(batch, Validation::Shallow) {
+        Err(Error::Poisoned { .. }) => {}
+        Ok(info) => {
+            o.poison_violations += 1;
+            o.attempted.push(Attempt {
+                base: info.first_offset,
+                bytes: batch.to_vec(),
+                acked: true,
+            });
+        }
+        Err(_) => o.poison_violations += 1,
+    }
+    if log.flush().is_ok() {
+        o.poison_violations += 1;
+    }
+    o.saw_durable(log.durable_offset());
 }
 
 fn steps_first_batch(steps: &[Step]) -> Vec<u8> {
