@@ -99,7 +99,7 @@ impl Report {
             self.add("offset_holes", v.holes, true);
         }
         if v.trailing_gap > 0 {
-            self.add("trailing_offset_gaps", v.trailing_gap, false);
+            self.add("trailing_offset_gaps", v.trailing_gap, true);
         }
         for n in &v.notes {
             self.note(n.clone());
@@ -497,7 +497,8 @@ pub struct Verdict {
     pub dropped_beyond: u64,
     /// Batches missing between two recovered ones (I2).
     pub holes: u64,
-    /// The log end lies past the last recovered batch (an empty segment after a torn tail).
+    /// The log end lies past the last recovered batch (an empty segment after a torn tail):
+    /// R01 wants the next offset to be the last recovered one + 1, so this must be zero.
     pub trailing_gap: u64,
     /// Batches recovered.
     pub recovered: usize,
@@ -595,9 +596,15 @@ pub fn verify<S: Storage>(log: &Log<S>, o: &Oracle, expect: Expect) -> Verdict {
     let end = log.end_offset();
     if let Some(p) = prev_idx {
         if end > o.attempted[p].next() {
-            // An empty segment past the torn tail keeps the log end where it was (as
-            // Kafka's loader does): no data follows the gap, and no offset is reused.
+            // The next offset must be the last recovered one + 1 (R01, I2): a log end past
+            // it (say an empty segment left past a torn tail) is a hole the next append
+            // would open between the recovered data and itself.
             v.trailing_gap += 1;
+            v.inconsistent += 1;
+            v.notes.push(format!(
+                "log end {end} past the end {} of the last recovered batch",
+                o.attempted[p].next()
+            ));
         } else if end != o.attempted[p].next() {
             v.inconsistent += 1;
             v.notes.push(format!(
