@@ -726,11 +726,16 @@ impl Totals {
         self.recovery_ms.extend_from_slice(&log.recovery_ms);
     }
 
-    /// The figures every kill harness reports, in RELIABILITY.md's order.
+    /// The figures every kill harness reports (RELIABILITY.md §4's set, then its own). Each
+    /// SIGKILL is the injected fault and a crash point. Clear errors: none are expected (an
+    /// error is a failure, counted in `errors`). Bytes dropped beyond damage: a kill damages
+    /// at most the batch in flight, so whatever recovery drops beyond it is an acknowledged
+    /// batch, counted in `acked_lost` (must be zero), not measured in bytes here.
     fn report(&self, test: &str, seed: u64, started: Instant) -> Report {
-        Report::new(test)
-            .int("seed", seed)
+        Report::new(test, seed)
             .int("trials", self.trials)
+            .int("faults_injected", self.kills)
+            .int("crash_points", self.kills)
             .int("kills", self.kills)
             .int("recoveries_ok", self.recoveries_ok)
             .int("acked_lost", self.c.acked_lost)
@@ -875,6 +880,7 @@ fn r16_efbig_rlimit() -> TestResult {
     }
     let mut c = Counters::default();
     let (mut no_space, mut io, mut no_fault, mut poisoned_ok, mut survivors) = (0, 0, 0, 0, 0);
+    let mut recoveries_ok = 0u64;
     let mut recovery_ms = Vec::new();
     for &(profile, x) in &sweep {
         let dir = tempfile::tempdir()?;
@@ -976,7 +982,7 @@ fn r16_efbig_rlimit() -> TestResult {
         recovery_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         match opened {
             Ok(Ok(log)) => {
-                oracle.verify(&log, rp);
+                recoveries_ok += u64::from(oracle.verify(&log, rp));
                 survivors += oracle.c.unacked_survivors;
             }
             Ok(Err(e)) => {
@@ -999,8 +1005,11 @@ fn r16_efbig_rlimit() -> TestResult {
             c.note(format!("{what}: {d}"));
         }
     }
-    Report::new("R16_efbig_rlimit")
-        .int("seed", seed)
+    Report::new("R16_efbig_rlimit", seed)
+        .int("trials", sweep.len() as u64)
+        .int("faults_injected", no_space + io)
+        .int("recoveries_ok", recoveries_ok)
+        .int("clear_errors", no_space + io)
         .int("x_values", sweep.len() as u64)
         .int("batch_bytes", b)
         .int("failed_no_space", no_space)
@@ -1046,6 +1055,7 @@ fn assert_locked(result: tidelog::Result<Store>, dir: &Path, what: &str) -> Test
 #[test]
 fn r23_single_writer_lock() -> TestResult {
     let started = Instant::now();
+    let seed = test_seed();
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().join("store");
     let env = [("TIDELOG_CRASH_DIR", dir.display().to_string())];
@@ -1089,7 +1099,14 @@ fn r23_single_writer_lock() -> TestResult {
     let again = Store::open(&dir, StoreConfig::default())
         .map_err(|e| format!("open after this process closed its store: {e}"))?;
     again.close()?;
-    Report::new("R23_single_writer_lock")
+    // Three opens against a held lock or a dead holder; two clear `Locked` refusals, one
+    // SIGKILL (the fault), one recovery of its data.
+    Report::new("R23_single_writer_lock", seed)
+        .int("trials", 3)
+        .int("faults_injected", 1)
+        .int("crash_points", 1)
+        .int("recoveries_ok", 1)
+        .int("clear_errors", 2)
         .int("locked_other_process", 1)
         .int("locked_same_process", 1)
         .int("reopened_after_kill", 1)

@@ -783,6 +783,7 @@ fn r13_crash_points_deterministic() -> TestResult {
         eprintln!("R13 baseline hits: {:?}", baseline.model.hits);
     }
     let mut aborts = 0u64;
+    let mut recoveries_ok = 0u64;
     let mut violations = baseline.violations.len() as u64;
     let mut details: Vec<String> = baseline
         .violations
@@ -798,6 +799,7 @@ fn r13_crash_points_deterministic() -> TestResult {
             details.push(format!("{}: the child did not abort", t.label));
         }
         violations += t.violations.len() as u64;
+        recoveries_ok += u64::from(t.violations.is_empty());
         if verbose {
             let last = |prefix: &str| {
                 t.model
@@ -828,7 +830,11 @@ fn r13_crash_points_deterministic() -> TestResult {
             details.push(format!("{}: child stderr: {}", t.label, t.stderr.trim()));
         }
     }
-    Report::new("R13_crash_points")
+    Report::new("R13_crash_points", SEED)
+        .int("trials", tasks.len() as u64)
+        .int("faults_injected", aborts)
+        .int("crash_points", tasks.len() as u64)
+        .int("recoveries_ok", recoveries_ok)
         .int("points", points.len() as u64)
         .int("hits_tried", tasks.len() as u64)
         .int("aborts", aborts)
