@@ -158,7 +158,8 @@ fn recover_trial(
 }
 
 /// R01: the last segment cut at every byte of its last 3 batches (recovery point before
-/// them, and none), then the last segment's `.index` and `.timeindex` cut at every byte
+/// them, and none), then every segment's `.index` and `.timeindex` cut at every byte of
+/// their entries and of 8 entries' worth of the zero tail (the rest of the tail sampled),
 /// after a crash and after a clean close.
 #[test]
 fn r01_torn_tail_every_byte() -> TestResult {
@@ -230,8 +231,11 @@ fn r01_torn_tail_every_byte() -> TestResult {
             std::fs::remove_dir_all(&dir)?;
         }
     }
-    // Index files cut at every byte (of their entries and a little beyond; sampled in a
-    // preallocated zero tail), after a crash and after a clean close.
+    // Index files cut at every byte of their valid entries and of a window of 8 entries
+    // into the preallocated zero tail a crash leaves the active segment's (past the window
+    // that tail is sampled every 97 bytes, which meets every misalignment, plus its end):
+    // every segment's `.index` and `.timeindex` (the sealed ones hold the entries; the
+    // active one may have none yet), after a crash and after a clean close.
     let closed = root.path().join("closed");
     copy_dir(&fixture, &closed)?;
     {
@@ -247,58 +251,71 @@ fn r01_torn_tail_every_byte() -> TestResult {
         r
     };
     let mut lookups = 0;
+    let (mut every_byte_cuts, mut sampled_cuts, mut entry_bytes) = (0u64, 0u64, 0u64);
     for (source, clean) in [(&fixture, false), (&closed, true)] {
-        for ext in ["index", "timeindex"] {
-            let len = std::fs::metadata(seg_path(source, last, ext))?.len() as usize;
-            let entry = if ext == "index" { 8 } else { 12 };
-            let bytes = std::fs::read(seg_path(source, last, ext))?;
-            let valid = bytes
-                .chunks(entry)
-                .position(|c| c.iter().all(|&b| b == 0))
-                .unwrap_or(len / entry)
-                * entry;
-            let cuts: Vec<usize> = (0..=len.min(valid + 2 * entry))
-                .chain((valid + 2 * entry..len).step_by(97))
-                .collect();
-            for cut in cuts {
-                let dir = root.path().join(format!("{ext}-{cut}-{clean}"));
-                copy_dir(source, &dir)?;
-                let f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(seg_path(&dir, last, ext))?;
-                f.set_len(cut as u64)?;
-                drop(f);
-                report.crash_points += 1;
-                report.trials += 1;
-                let what = format!("{ext} cut at {cut} (clean {clean})");
-                let clock = ManualClock::new(2_000_000);
-                let opts = LogOpenOptions {
-                    recovery_point: Some(rp),
-                    clean_shutdown: clean,
-                    ..open_options(&clock, None)
-                };
-                match guarded(&mut report, &what, || Log::open(&dir, config(), opts)) {
-                    Some(Ok(log)) => {
-                        report.recoveries_ok += 1;
-                        let (n, bad, ts_bad, notes) = check_lookups(&log, &records);
-                        lookups += n;
-                        if bad > 0 {
-                            report.add("lookup_mismatches", bad, true);
-                            report.note(format!("{what}: {notes:?}"));
-                        }
-                        report.add("timestamp_lookup_mismatches", ts_bad, true);
+        for &seg in &bases {
+            for ext in ["index", "timeindex"] {
+                let bytes = std::fs::read(seg_path(source, seg, ext))?;
+                let len = bytes.len();
+                let entry = if ext == "index" { 8 } else { 12 };
+                let valid = bytes
+                    .chunks(entry)
+                    .position(|c| c.iter().all(|&b| b == 0))
+                    .unwrap_or(len / entry)
+                    * entry;
+                entry_bytes += valid as u64;
+                let window = len.min(valid + 8 * entry);
+                let mut cuts: Vec<usize> = (0..=window).collect();
+                every_byte_cuts += cuts.len() as u64;
+                for c in (window + 97..len).step_by(97).chain([len]) {
+                    if c > window {
+                        cuts.push(c);
+                        sampled_cuts += 1;
                     }
-                    Some(Err(e)) => {
-                        report.add("open_failures", 1, true);
-                        report.note(format!("{what}: open failed: {e}"));
-                    }
-                    None => {}
                 }
-                std::fs::remove_dir_all(&dir)?;
+                for cut in cuts {
+                    let what = format!("segment {seg} {ext} cut at {cut} (clean {clean})");
+                    let dir = root.path().join(format!("{ext}-{seg}-{cut}-{clean}"));
+                    copy_dir(source, &dir)?;
+                    let f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(seg_path(&dir, seg, ext))?;
+                    f.set_len(cut as u64)?;
+                    drop(f);
+                    report.crash_points += 1;
+                    report.trials += 1;
+                    let clock = ManualClock::new(2_000_000);
+                    let opts = LogOpenOptions {
+                        recovery_point: Some(rp),
+                        clean_shutdown: clean,
+                        ..open_options(&clock, None)
+                    };
+                    match guarded(&mut report, &what, || Log::open(&dir, config(), opts)) {
+                        Some(Ok(log)) => {
+                            report.recoveries_ok += 1;
+                            let (n, bad, ts_bad, notes) = check_lookups(&log, &records);
+                            lookups += n;
+                            if bad + ts_bad > 0 {
+                                report.note(format!("{what}: {notes:?}"));
+                            }
+                            report.add("lookup_mismatches", bad, true);
+                            report.add("timestamp_lookup_mismatches", ts_bad, true);
+                        }
+                        Some(Err(e)) => {
+                            report.add("open_failures", 1, true);
+                            report.note(format!("{what}: open failed: {e}"));
+                        }
+                        None => {}
+                    }
+                    std::fs::remove_dir_all(&dir)?;
+                }
             }
         }
     }
     report.add("lookups_checked", lookups, false);
+    report.add("index_cuts_every_byte", every_byte_cuts, false);
+    report.add("index_cuts_sampled_tail", sampled_cuts, false);
+    report.add("index_entry_bytes", entry_bytes, false);
     report.add("p99_recovery_us", p99(times), false);
     report.finish();
     Ok(())
