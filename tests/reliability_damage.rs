@@ -1,6 +1,7 @@
-//! Damage to a closed log on real files: corruption of a sealed, synced segment (R05),
-//! damaged or lying derived state: indexes, time indexes, the recovery point, the clean
-//! marker (R06), and odd directory layouts (R07).
+//! Damage to a closed log on real files: corruption of a sealed, synced segment, in its
+//! records and in every batch header field (R05), damaged or lying derived state: indexes,
+//! time indexes, the recovery point, the clean marker (R06), and odd directory layouts
+//! (R07).
 //!
 //! Durable data is never dropped silently (I7): damage below the recovery point is a typed
 //! `Error::Corrupt` (on open or on read, for the damaged range), or with repair a reported
@@ -69,10 +70,51 @@ fn log_sizes(dir: &Path) -> TestResult<Vec<(i64, u64)>> {
         .collect()
 }
 
-/// R05: a byte flipped in a sealed, synced segment (in the records, the CRC, the Length,
-/// the magic), after a clean and an unclean shutdown, with and without a recovery point,
-/// and with repair: `Error::Corrupt` for the damaged range only, later segments intact, no
-/// byte removed unless repair was asked for, and then a reported cut.
+/// The batch header's fields (Kafka's v2 layout) R05 damages: the name and the offset of
+/// the byte flipped. The CRC covers bytes 21.. (attributes to the end); the base offset,
+/// Length, partition leader epoch and magic lie outside it and are checked structurally
+/// (RELIABILITY.md §3.3), except the epoch, which nothing in the batch can vouch for.
+const HEADER_FIELDS: [(&str, usize); 12] = [
+    ("base_offset", 7),
+    ("length", 11),
+    ("leader_epoch", 15),
+    ("magic", 16),
+    ("crc", 18),
+    ("attributes", 22),
+    ("last_offset_delta", 26),
+    ("base_timestamp", 34),
+    ("max_timestamp", 42),
+    ("producer_id", 50),
+    ("producer_epoch", 52),
+    ("base_sequence", 56),
+];
+
+/// `(offset, position)` of every entry of an offset index file's bytes.
+fn index_entries(bytes: &[u8], base: i64) -> Vec<(i64, u64)> {
+    bytes
+        .chunks_exact(8)
+        .map(|e| {
+            let rel = u32::from_be_bytes([e[0], e[1], e[2], e[3]]);
+            let pos = u32::from_be_bytes([e[4], e[5], e[6], e[7]]);
+            (base + i64::from(rel), u64::from(pos))
+        })
+        .take_while(|&(o, p)| o > base || p == 0 && o == base)
+        .collect()
+}
+
+/// R05: a byte flipped in a sealed, synced segment: in the records, and in every header
+/// field (base offset, Length, partition leader epoch, magic, CRC, attributes,
+/// lastOffsetDelta, timestamps, producer id, epoch and sequence), after a clean and an
+/// unclean shutdown, with and without a recovery point, and with repair: no batch is ever
+/// returned changed; `Error::Corrupt` for the damaged range only (the index interval
+/// holding the damaged batch: a read walks there from the index entry before it), later
+/// segments intact, no byte removed unless repair was asked for, and then a reported cut.
+///
+/// The partition leader epoch (bytes 12..16) lies outside the CRC in Kafka's format and no
+/// other field constrains it, so a flip there can pass every check and the batch is served
+/// with the flipped epoch (its records unchanged). Those reads are counted apart
+/// (`leader_epoch_flips_returned`, not enforced: a format limit, not a recovery bug); every
+/// other field is enforced.
 #[test]
 fn r05_midlog_corruption_policy() -> TestResult {
     let seed = seed(0x0005_5EED);
@@ -86,24 +128,45 @@ fn r05_midlog_corruption_policy() -> TestResult {
     }
     let victim_seg = bases[0];
     let seg_bytes = std::fs::read(seg_path(&fixture, victim_seg, "log"))?;
+    let entries = index_entries(
+        &std::fs::read(seg_path(&fixture, victim_seg, "index"))?,
+        victim_seg,
+    );
     let in_victim: Vec<&Attempt> = o.attempted.iter().filter(|a| a.base < bases[1]).collect();
     let end = o.durable;
     let mut trial = 0;
     for (k, a) in in_victim.iter().enumerate() {
         let pos: usize = in_victim[..k].iter().map(|x| x.bytes.len()).sum();
-        // Records section, CRC, Length, magic.
-        for (field, at) in [
-            ("records", a.bytes.len() - 3),
-            ("crc", 18),
-            ("length", 11),
-            ("magic", 16),
-        ] {
+        let stamped = &seg_bytes[pos..pos + a.bytes.len()];
+        // The damaged range: the batches whose read walks over the damaged header, from the
+        // position of the index entry it looks up (the last with an offset at or below the
+        // batch's base) to the batch itself.
+        let in_damaged_range = |b: &Attempt| {
+            let Some(j) = in_victim.iter().position(|x| x.base == b.base) else {
+                return false;
+            };
+            let at: usize = in_victim[..j].iter().map(|x| x.bytes.len()).sum();
+            let from = entries
+                .iter()
+                .rev()
+                .find(|e| e.0 <= b.base)
+                .map_or(0, |e| e.1 as usize);
+            from <= pos && pos <= at
+        };
+        let fields = std::iter::once(("records", a.bytes.len() - 3)).chain(HEADER_FIELDS);
+        for (field, at) in fields {
             for (mode, rp, clean, repair) in [
                 ("clean", Some(end), true, false),
                 ("unclean", Some(end), false, false),
                 ("unclean-no-rp", None, false, false),
                 ("repair", None, false, true),
             ] {
+                if field == "last_offset_delta" && k + 1 == in_victim.len() && rp.is_some() {
+                    // Library bug, left out until fixed: see the ignored
+                    // `r05_last_batch_delta_flip_is_corrupt_not_invalid_layout`.
+                    report.add("skipped_known_bug", 1, false);
+                    continue;
+                }
                 trial += 1;
                 let dir = root.path().join(format!("t{trial}"));
                 copy_dir(&fixture, &dir)?;
@@ -113,6 +176,7 @@ fn r05_midlog_corruption_policy() -> TestResult {
                 let sizes_before = log_sizes(&dir)?;
                 report.trials += 1;
                 report.faults_injected += 1;
+                report.add("header_flips", u64::from(field != "records"), false);
                 let what = format!("{field} of batch {k} flipped, {mode}");
                 let clock = ManualClock::new(2_000_000);
                 let opened = guarded(&mut report, &what, || {
@@ -159,9 +223,8 @@ fn r05_midlog_corruption_policy() -> TestResult {
                         "{what}: data below the recovery point cut: {cuts:?}"
                     ));
                 }
-                // Every batch reads back intact or as a typed error; batches of later
-                // segments and (without repair) everything outside the damaged batch's
-                // index interval read back.
+                // Every batch reads back intact or as a typed error, and (without repair)
+                // only batches in the damaged range may be refused.
                 for (i, b) in o.attempted.iter().enumerate() {
                     if b.base < log.log_start_offset() || b.base >= log.end_offset() {
                         continue;
@@ -170,6 +233,7 @@ fn r05_midlog_corruption_policy() -> TestResult {
                         Ok(r) if r.is_empty() => {
                             // See `r05_damaged_length_is_an_error_not_an_empty_read`.
                             report.add("silent_empty_reads", 1, true);
+                            report.note(format!("{what}: batch {i} read back empty"));
                         }
                         Ok(r) => {
                             let raw = read_first_raw(r.bytes());
@@ -180,6 +244,15 @@ fn r05_midlog_corruption_policy() -> TestResult {
                                     r.bytes().len(),
                                     if raw.len() >= 8 { batch_base(raw) } else { -1 }
                                 ));
+                            } else if b.base == a.base && raw.get(12..16) != stamped.get(12..16) {
+                                // Records intact, the epoch flipped: see the doc comment.
+                                report.add("leader_epoch_flips_returned", 1, false);
+                                if field != "leader_epoch" {
+                                    report.corrupt_returned += 1;
+                                    report.note(format!(
+                                        "{what}: batch {i} returned with another epoch"
+                                    ));
+                                }
                             }
                         }
                         Err(Error::Corrupt { .. }) => {
@@ -187,6 +260,13 @@ fn r05_midlog_corruption_policy() -> TestResult {
                             if b.base >= bases[1] {
                                 report.add("later_segment_unreadable", 1, true);
                                 report.note(format!("{what}: later batch {i} unreadable"));
+                            } else if !in_damaged_range(b) && !repair {
+                                report.add("refused_outside_damaged_range", 1, true);
+                                report.note(format!(
+                                    "{what}: batch {i} at offset {} refused; its read does \
+                                     not pass the damaged batch {k} at position {pos}",
+                                    b.base
+                                ));
                             }
                         }
                         Err(e) => {
@@ -194,13 +274,6 @@ fn r05_midlog_corruption_policy() -> TestResult {
                             report.note(format!("{what}: read of batch {i}: {e}"));
                         }
                     }
-                }
-                let damaged_readable = log
-                    .read(a.base, 1)
-                    .is_ok_and(|r| same_batch(read_first_raw(r.bytes()), &a.bytes, a.base));
-                if damaged_readable && a.base < log.end_offset() {
-                    report.corrupt_returned += 1;
-                    report.note(format!("{what}: the damaged batch read back as intact"));
                 }
                 drop(log);
                 std::fs::remove_dir_all(&dir)?;
@@ -630,6 +703,58 @@ fn r07_dir_layout_oddities() -> TestResult {
     }
     report.add("fixtures", cases.len() as u64, false);
     report.finish();
+    Ok(())
+}
+
+/// A bug R05 found, not fixed yet: a flip in the lastOffsetDelta of a sealed segment's last
+/// batch (covered by the CRC) is not detected when the log opens without scanning that
+/// segment (after a clean shutdown, or with a recovery point past it): the tail walk takes
+/// the segment's end from the unchecked header, and the open fails with
+/// `Error::InvalidLayout` naming the *next* segment ("segment starts at offset 15 but the
+/// previous one ends at 30") instead of `Error::Corrupt` naming the damaged segment and
+/// position (or opening and refusing that batch's reads as `Corrupt`). The store cannot
+/// open, the error blames the wrong file, and repair, which acts on `Corrupt`, cannot help.
+// library bug: a CRC-bad lastOffsetDelta in a sealed segment's last batch opens as InvalidLayout of the next segment
+#[test]
+#[ignore = "library bug: lastOffsetDelta flip in a sealed segment's last batch gives InvalidLayout, not Corrupt"]
+fn r05_last_batch_delta_flip_is_corrupt_not_invalid_layout() -> TestResult {
+    let root = scratch_dir()?;
+    let fixture = root.path().join("fixture");
+    let (o, _) = closed_fixture(&fixture, 0x0005_5EED, 30)?;
+    let bases = segment_bases(&fixture)?;
+    let victim = seg_path(&fixture, bases[0], "log");
+    let mut bytes = std::fs::read(&victim)?;
+    let last = o
+        .attempted
+        .iter()
+        .rfind(|a| a.base < bases[1])
+        .ok_or("an empty first segment")?;
+    let pos = bytes.len() - last.bytes.len();
+    bytes[pos + 26] ^= 0x10; // lastOffsetDelta + 16
+    std::fs::write(&victim, &bytes)?;
+    for clean in [true, false] {
+        let dir = root.path().join(format!("clean-{clean}"));
+        copy_dir(&fixture, &dir)?;
+        let clock = ManualClock::new(2_000_000);
+        match Log::open(&dir, config(), opts(&clock, Some(o.durable), clean, false)) {
+            Err(Error::Corrupt { location, .. }) => {
+                assert_eq!(
+                    location.path,
+                    Some(seg_path(&dir, bases[0], "log")),
+                    "the damaged segment is named"
+                );
+            }
+            Ok(log) => {
+                // Opening is fine too, if that batch is refused and nothing is changed.
+                assert!(
+                    matches!(log.read(last.base, 1), Err(Error::Corrupt { .. })),
+                    "the damaged batch at {} must read as Error::Corrupt",
+                    last.base
+                );
+            }
+            Err(e) => panic!("clean {clean}: expected Error::Corrupt, got {e}"),
+        }
+    }
     Ok(())
 }
 
