@@ -1,5 +1,5 @@
-//! R13 `crash_points_deterministic` (RELIABILITY.md §6): `abort()` at every named crash
-//! point × hit counts 1..=3.
+//! R13 `crash_points_deterministic` (RELIABILITY.md §6): `abort()` at every hit of every
+//! named crash point that the workload makes (about 360 children).
 //!
 //! The test binary re-executes itself as a child (`crash_child`, role `fp_workload`, as in
 //! `tests/reliability_crash.rs`) with `LOG_CRASHPOINT=<point>:<hit>`. The child runs a
@@ -25,9 +25,12 @@
 //!
 //! `r13_registry_every_point_hit` runs the workload once without aborting and checks that
 //! every declared point was hit (at least three times); `r13_truncate_crash_leaves_no_hole`
-//! is the regression test of the bug R13 found in `truncate_to`. Prints one JSON line; `TIDELOG_CRASHPOINT_JOBS` sets the parallelism
-//! (default 2), `TIDELOG_R13_MAX_HIT` the highest hit tried (default 3; a larger value
-//! sweeps every hit the workload makes), `TIDELOG_R13_VERBOSE=1` prints each trial.
+//! is the regression test of the bug R13 found in `truncate_to`. Prints one JSON line with
+//! RELIABILITY.md §4's counts (violations classified as acknowledged batches lost, records
+//! altered, offsets out of line, or other) and the points × hits covered. The workload's
+//! values derive from `LOG_TEST_SEED` (default 0x5EED0013, printed as `seed`);
+//! `TIDELOG_CRASHPOINT_JOBS` sets the parallelism (default 2), `TIDELOG_R13_MAX_HIT` caps
+//! the hits tried per point (default: all), `TIDELOG_R13_VERBOSE=1` prints each trial.
 
 #![cfg(feature = "failpoints")]
 
@@ -54,8 +57,13 @@ use tidelog::log::{AppendOptions, Durability, Log};
 use tidelog::store::Store;
 use tidelog::Error;
 
-/// The workload's seed: fixed, so that every child meets the points in the same order.
-const SEED: u64 = 0x5EED_0013;
+/// The workload's seed: `LOG_TEST_SEED` if set (children inherit it), else a fixed one; one
+/// seed for every child of a run, so that all of them meet the points in the same order.
+fn workload_seed() -> u64 {
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SEED
+        .get_or_init(|| std::env::var("LOG_TEST_SEED").map_or(0x5EED_0013, |_| common::test_seed()))
+}
 /// Rounds of the workload (each passes every point at least once).
 const ROUNDS: u32 = 3;
 /// Partitions of each round's temporary topic.
@@ -108,7 +116,7 @@ fn append_one(
     ack_prefix: &str,
 ) -> TestResult {
     let first = log.end_offset();
-    let (records, crc) = make_batch(rng, SEED, generation, first, 4, 200, now_ms());
+    let (records, crc) = make_batch(rng, workload_seed(), generation, first, 4, 200, now_ms());
     say(begin);
     let opts = AppendOptions {
         durability,
@@ -128,7 +136,7 @@ fn append_one(
 /// The scripted workload: three rounds that each pass every crash point.
 fn workload_child() -> TestResult {
     let dir = PathBuf::from(std::env::var("TIDELOG_CRASH_DIR")?);
-    let mut rng = XorShift::new(SEED);
+    let mut rng = XorShift::new(workload_seed());
     for round in 0..ROUNDS {
         say(&format!("opening {round}"));
         let store = Store::open(&dir, store_config()).map_err(fail)?;
@@ -226,7 +234,7 @@ fn hits_of(point: &str) -> u64 {
 
 /// The first offset of the tenth batch from the end of `log`.
 fn truncation_target(log: &Log) -> TestResult<i64> {
-    let batches = read_all(log, SEED)?;
+    let batches = read_all(log, workload_seed())?;
     let i = batches.len().saturating_sub(10);
     Ok(batches.get(i).map_or(log.end_offset(), |b| b.rec.first))
 }
@@ -383,14 +391,54 @@ impl Model {
 // ---------------------------------------------------------------------------------------
 // The checks
 
+/// The violations of one trial, described, and counted by what they break (RELIABILITY.md
+/// §4): acknowledged batches lost (of them, below the durable offset reported), records
+/// returned altered, offsets out of line (holes, overlaps, a wrong log start or end, a batch
+/// that was never acknowledged); the rest (a store that does not reopen, a topic half
+/// there, a checkpoint that does not parse, a child that failed) counts as a violation only.
+#[derive(Debug, Default)]
+struct Found {
+    all: Vec<String>,
+    lost: u64,
+    lost_synced: u64,
+    corrupt: u64,
+    offsets: u64,
+}
+
+impl Found {
+    fn other(&mut self, what: String) {
+        self.all.push(what);
+    }
+
+    fn lost(&mut self, synced: bool, what: String) {
+        self.lost += 1;
+        self.lost_synced += u64::from(synced);
+        self.all.push(what);
+    }
+
+    fn corrupt(&mut self, what: String) {
+        self.corrupt += 1;
+        self.all.push(what);
+    }
+
+    fn offsets(&mut self, what: String) {
+        self.offsets += 1;
+        self.all.push(what);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+}
+
 /// The violations found in the state a child left in `dir`, described.
-fn check_state(dir: &Path, m: &Model) -> Vec<String> {
-    let mut v = Vec::new();
+fn check_state(dir: &Path, m: &Model) -> Found {
+    let mut v = Found::default();
     check_checkpoint_files(dir, &mut v);
     let store = match Store::open(dir, store_config()) {
         Ok(s) => s,
         Err(e) => {
-            v.push(format!("reopening the store failed: {e}"));
+            v.other(format!("reopening the store failed: {e}"));
             return v;
         }
     };
@@ -398,7 +446,7 @@ fn check_state(dir: &Path, m: &Model) -> Vec<String> {
     match m.main_phase {
         None => {
             if store.has_topic("main") {
-                v.push("topic main exists though its creation never started".into());
+                v.other("topic main exists though its creation never started".into());
             }
         }
         Some(TopicPhase::Creating) => {
@@ -411,6 +459,7 @@ fn check_state(dir: &Path, m: &Model) -> Vec<String> {
                     0,
                     &[0],
                     None,
+                    0,
                     &mut v,
                 );
             } else {
@@ -428,6 +477,7 @@ fn check_state(dir: &Path, m: &Model) -> Vec<String> {
                 m.start,
                 &starts,
                 m.truncating,
+                m.synced,
                 &mut v,
             );
         }
@@ -440,34 +490,37 @@ fn check_state(dir: &Path, m: &Model) -> Vec<String> {
                 check_no_dirs(dir, name, &mut v);
             }
             (TopicPhase::Deleted, true) => {
-                v.push(format!("topic {name} is back after its deletion"))
+                v.other(format!("topic {name} is back after its deletion"))
             }
-            (TopicPhase::Created, false) => v.push(format!("topic {name} lost after its creation")),
+            (TopicPhase::Created, false) => {
+                v.lost(false, format!("topic {name} lost after its creation"))
+            }
             (_, true) => {
                 match store.partition_count(name) {
                     Ok(n) if n == TMP_PARTITIONS as u32 => {}
-                    other => v.push(format!("topic {name} has {other:?} partitions")),
+                    other => v.other(format!("topic {name} has {other:?} partitions")),
                 }
                 for (p, part) in parts.iter().enumerate() {
-                    check_partition(&store, name, p as i32, part, 0, &[0], None, &mut v);
+                    check_partition(&store, name, p as i32, part, 0, &[0], None, 0, &mut v);
                 }
             }
         }
     }
     for topic in store.list_topics() {
         if topic != "main" && !m.tmp.contains_key(&topic) {
-            v.push(format!("unexpected topic {topic}"));
+            v.other(format!("unexpected topic {topic}"));
         }
     }
     if let Err(e) = store.close() {
-        v.push(format!("closing the reopened store failed: {e}"));
+        v.other(format!("closing the reopened store failed: {e}"));
     }
     v
 }
 
 /// Checks one partition against its history: log start one of `starts`, the acknowledged
 /// batches from the start, or (with a truncation to `truncating` in flight) those below it,
-/// plus at most the announced append; every batch genuine and offsets contiguous.
+/// plus at most the announced append; every batch genuine and offsets contiguous. `synced`
+/// is the durable offset the child last reported (for counting synced batches lost).
 #[allow(
     clippy::too_many_arguments,
     reason = "a checker with the model's parts"
@@ -480,34 +533,35 @@ fn check_partition(
     pre_start: i64,
     starts: &[i64],
     truncating: Option<i64>,
-    v: &mut Vec<String>,
+    synced: i64,
+    v: &mut Found,
 ) {
     let what = format!("{topic}-{partition}");
     let log = match store.log(topic, partition) {
         Ok(log) => log,
         Err(e) => {
-            v.push(format!("{what}: no log: {e}"));
+            v.lost(false, format!("{what}: no log: {e}"));
             return;
         }
     };
     let start = log.log_start_offset();
     let end = log.end_offset();
     if !starts.contains(&start) {
-        v.push(format!(
+        v.offsets(format!(
             "{what}: log start {start}, expected one of {starts:?}"
         ));
     }
-    let observed = match read_all(&log, SEED) {
+    let observed = match read_all(&log, workload_seed()) {
         Ok(o) => o,
         Err(e) => {
-            v.push(format!("{what}: reading failed: {e}"));
+            v.other(format!("{what}: reading failed: {e}"));
             return;
         }
     };
     let mut next = start;
     for o in &observed {
         if o.rec.first != next {
-            v.push(format!(
+            v.offsets(format!(
                 "{what}: batch {}..={} follows offset {} (hole or overlap)",
                 o.rec.first,
                 o.rec.last,
@@ -515,7 +569,7 @@ fn check_partition(
             ));
         }
         if !o.genuine {
-            v.push(format!(
+            v.corrupt(format!(
                 "{what}: batch {}..={} altered",
                 o.rec.first, o.rec.last
             ));
@@ -523,7 +577,7 @@ fn check_partition(
         next = o.rec.last + 1;
     }
     if next != end {
-        v.push(format!(
+        v.offsets(format!(
             "{what}: batches end at {next}, the log end is {end}"
         ));
     }
@@ -553,25 +607,32 @@ fn check_partition(
                 && matching == expected.len()
                 && observed[matching].rec.first == h.end(start)));
     if !ok {
-        v.push(format!(
+        let what = format!(
             "{what}: recovered {} batches [{start}, {end}), {matching} match the {} acknowledged \
-             (allowed {allowed:?}, append in flight {}); synced up to {}",
+             (allowed {allowed:?}, append in flight {}); synced up to {synced}",
             observed.len(),
             expected.len(),
             h.append_in_flight,
-            log.durable_offset()
-        ));
+        );
+        let fewest = allowed.first().copied().unwrap_or(expected.len());
+        if matching < fewest {
+            // Acknowledged batches missing (an abort keeps the page cache: none may go).
+            let below_synced = expected[matching..fewest].iter().any(|b| b.first < synced);
+            v.lost(below_synced, what);
+        } else {
+            v.offsets(what);
+        }
     }
 }
 
 /// No partition directory of `topic` (live or being deleted) may remain.
-fn check_no_dirs(dir: &Path, topic: &str, v: &mut Vec<String>) {
+fn check_no_dirs(dir: &Path, topic: &str, v: &mut Found) {
     let prefix = format!("{topic}-");
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name.starts_with(&prefix) {
-                v.push(format!(
+                v.other(format!(
                     "topic {topic} is gone but directory {name} remains"
                 ));
             }
@@ -580,19 +641,19 @@ fn check_no_dirs(dir: &Path, topic: &str, v: &mut Vec<String>) {
 }
 
 /// Every checkpoint file the crash left (not `.tmp`) parses.
-fn check_checkpoint_files(dir: &Path, v: &mut Vec<String>) {
+fn check_checkpoint_files(dir: &Path, v: &mut Found) {
     for name in [
         RECOVERY_POINT_CHECKPOINT_FILE,
         LOG_START_OFFSET_CHECKPOINT_FILE,
     ] {
         if let Ok(bytes) = std::fs::read(dir.join(name)) {
             if let Err(e) = decode::<OffsetEntry>(&bytes) {
-                v.push(format!("{name} does not parse: {e}"));
+                v.other(format!("{name} does not parse: {e}"));
             }
         }
     }
     let Ok(entries) = std::fs::read_dir(dir) else {
-        v.push(format!("{} is not readable", dir.display()));
+        v.other(format!("{} is not readable", dir.display()));
         return;
     };
     for e in entries.flatten() {
@@ -602,7 +663,7 @@ fn check_checkpoint_files(dir: &Path, v: &mut Vec<String>) {
         }
         if let Ok(bytes) = std::fs::read(path.join(LEADER_EPOCH_CHECKPOINT_FILE)) {
             if let Err(e) = decode::<EpochEntry>(&bytes) {
-                v.push(format!(
+                v.other(format!(
                     "{}: leader epochs do not parse: {e}",
                     path.display()
                 ));
@@ -610,7 +671,7 @@ fn check_checkpoint_files(dir: &Path, v: &mut Vec<String>) {
         }
         if let Ok(bytes) = std::fs::read(path.join(PARTITION_METADATA_FILE)) {
             if let Err(e) = PartitionMetadata::decode(&bytes) {
-                v.push(format!(
+                v.other(format!(
                     "{}: partition metadata does not parse: {e}",
                     path.display()
                 ));
@@ -627,14 +688,16 @@ struct Trial {
     label: String,
     aborted: bool,
     model: Model,
-    violations: Vec<String>,
+    violations: Found,
+    /// The child panicked.
+    panicked: bool,
     stderr: String,
 }
 
 /// Runs the workload in a child with `LOG_CRASHPOINT = crashpoint` (none if `None`), then
 /// checks the state it left.
 fn run_trial(crashpoint: Option<(&str, u64)>) -> TestResult<Trial> {
-    let tmp = tempfile::tempdir()?;
+    let tmp = common::scratch_dir()?;
     let dir = tmp.path().join("store");
     let mut env = vec![("TIDELOG_CRASH_DIR", dir.display().to_string())];
     let label = match crashpoint {
@@ -653,18 +716,20 @@ fn run_trial(crashpoint: Option<(&str, u64)>) -> TestResult<Trial> {
     } = child.finish(Duration::from_secs(60))?;
     let aborted = status.signal() == Some(libc::SIGABRT);
     let model = Model::from_lines(&lines);
-    let mut violations = Vec::new();
     let finished = status.success() && model.done;
+    let mut violations = check_state(&dir, &model);
     if !(aborted || finished) {
-        violations.push(format!("child ended with {status} without finishing"));
+        violations.other(format!("child ended with {status} without finishing"));
     }
-    violations.extend(model.errors.iter().cloned());
-    violations.extend(check_state(&dir, &model));
+    for e in &model.errors {
+        violations.other(e.clone());
+    }
     Ok(Trial {
         label,
         aborted,
         model,
         violations,
+        panicked: stderr.contains("panicked"),
         stderr,
     })
 }
@@ -681,7 +746,7 @@ fn r13_registry_every_point_hit() -> TestResult {
     assert!(
         trial.violations.is_empty(),
         "violations without a crash: {:?}\n{}",
-        trial.violations,
+        trial.violations.all,
         trial.stderr
     );
     let hits = &trial.model.hits;
@@ -698,8 +763,8 @@ fn r13_registry_every_point_hit() -> TestResult {
 /// The bug R13 found: `truncate_to` removed the segments past the cut oldest first, so a
 /// crash after the first rename left a hole that the next open refused ("offsets .. are
 /// missing before segment .."). Aborts at the first segment-file rename of the first
-/// truncation (a hit the 1..=3 matrix does not reach) and checks the store reopens to a
-/// prefix of the log.
+/// truncation and checks the store reopens to a prefix of the log (kept as a named test
+/// of that one hit, which the full sweep also reaches).
 #[test]
 fn r13_truncate_crash_leaves_no_hole() -> TestResult {
     if std::env::var(ROLE_ENV).is_ok() {
@@ -724,19 +789,21 @@ fn r13_truncate_crash_leaves_no_hole() -> TestResult {
     assert!(
         trial.violations.is_empty(),
         "violations: {:?}",
-        trial.violations
+        trial.violations.all
     );
     Ok(())
 }
 
-/// R13: abort at every declared point × hits 1..=3; the state is the pre- or post-operation
-/// state, never a mix.
+/// R13: abort at every hit of every declared point the workload makes (each point's hits
+/// counted by a run without aborting); the state is the pre- or post-operation state, never
+/// a mix. `TIDELOG_R13_MAX_HIT=<n>` caps the hits tried per point (a quick local run).
 #[test]
 fn r13_crash_points_deterministic() -> TestResult {
     if std::env::var(ROLE_ENV).is_ok() {
         return Ok(());
     }
     let started = Instant::now();
+    let seed = workload_seed();
     let baseline = run_trial(None)?;
     let points = failpoint::declared();
     let never_hit = points
@@ -749,9 +816,9 @@ fn r13_crash_points_deterministic() -> TestResult {
                 .any(|(k, n)| k == *name && *n > 0)
         })
         .count();
-    // Hits 1..=3 of every point (`TIDELOG_R13_MAX_HIT` widens the sweep, up to the hits
-    // the workload makes).
-    let max_hit = env_u64("TIDELOG_R13_MAX_HIT", 3);
+    // Every hit of every point: the workload is deterministic for its seed, so hit `n` of a
+    // point is the same place in every child. About 360 children, ~15 s at 2 jobs here.
+    let max_hit = env_u64("TIDELOG_R13_MAX_HIT", u64::MAX);
     let tasks: Vec<(&str, u64)> = points
         .iter()
         .flat_map(|&name| {
@@ -761,7 +828,7 @@ fn r13_crash_points_deterministic() -> TestResult {
                 .iter()
                 .find(|(k, _)| k == name)
                 .map_or(0, |(_, n)| *n);
-            (1..=max_hit.min(made.max(3))).map(move |hit| (name, hit))
+            (1..=max_hit.min(made)).map(move |hit| (name, hit))
         })
         .collect();
     let jobs = env_u64("TIDELOG_CRASHPOINT_JOBS", 2).max(1) as usize;
@@ -783,9 +850,13 @@ fn r13_crash_points_deterministic() -> TestResult {
         eprintln!("R13 baseline hits: {:?}", baseline.model.hits);
     }
     let mut aborts = 0u64;
-    let mut violations = baseline.violations.len() as u64;
+    let mut recoveries_ok = 0u64;
+    let mut panics = u64::from(baseline.panicked);
+    let (mut lost, mut lost_synced, mut corrupt, mut offsets) = (0u64, 0u64, 0u64, 0u64);
+    let mut violations = baseline.violations.all.len() as u64;
     let mut details: Vec<String> = baseline
         .violations
+        .all
         .iter()
         .map(|d| format!("no crash point: {d}"))
         .collect();
@@ -797,7 +868,14 @@ fn r13_crash_points_deterministic() -> TestResult {
             violations += 1;
             details.push(format!("{}: the child did not abort", t.label));
         }
-        violations += t.violations.len() as u64;
+        panics += u64::from(t.panicked);
+        let found = &t.violations;
+        violations += found.all.len() as u64;
+        lost += found.lost;
+        lost_synced += found.lost_synced;
+        corrupt += found.corrupt;
+        offsets += found.offsets;
+        recoveries_ok += u64::from(found.is_empty());
         if verbose {
             let last = |prefix: &str| {
                 t.model
@@ -821,17 +899,28 @@ fn r13_crash_points_deterministic() -> TestResult {
                 t.model.synced
             );
         }
-        for d in &t.violations {
+        for d in &found.all {
             details.push(format!("{}: {d}", t.label));
         }
-        if !t.violations.is_empty() && !t.stderr.is_empty() {
+        if !found.is_empty() && !t.stderr.is_empty() {
             details.push(format!("{}: child stderr: {}", t.label, t.stderr.trim()));
         }
     }
-    Report::new("R13_crash_points")
+    let hits_made: u64 = baseline.model.hits.iter().map(|(_, n)| *n).sum();
+    Report::new("R13_crash_points", seed)
+        .int("trials", tasks.len() as u64)
+        .int("faults_injected", aborts)
+        .int("crash_points", tasks.len() as u64)
+        .int("recoveries_ok", recoveries_ok)
+        .int("acked_synced_lost", lost_synced)
+        .int("corrupt_returned", corrupt)
+        .int("inconsistent_offsets", offsets)
+        .int("panics", panics)
         .int("points", points.len() as u64)
+        .int("hits_made", hits_made)
         .int("hits_tried", tasks.len() as u64)
         .int("aborts", aborts)
+        .int("acked_lost", lost)
         .int("violations", violations)
         .int("points_never_hit", never_hit as u64)
         .int("wall_ms", started.elapsed().as_millis() as u64)
@@ -840,6 +929,9 @@ fn r13_crash_points_deterministic() -> TestResult {
         eprintln!("R13: {d}");
     }
     assert_eq!(never_hit, 0, "points never hit by the workload");
-    assert_eq!(violations, 0, "R13 violations: {details:#?}");
+    assert_eq!(
+        violations, 0,
+        "R13 violations (LOG_TEST_SEED={seed}): {details:#?}"
+    );
     Ok(())
 }

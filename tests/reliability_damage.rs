@@ -1,6 +1,7 @@
-//! Damage to a closed log on real files: corruption of a sealed, synced segment (R05),
-//! damaged or lying derived state: indexes, time indexes, the recovery point, the clean
-//! marker (R06), and odd directory layouts (R07).
+//! Damage to a closed log on real files: corruption of a sealed, synced segment, in its
+//! records and in every batch header field (R05), damaged or lying derived state: indexes,
+//! time indexes, the recovery point (ahead of the log end and stale), the leader-epoch
+//! checkpoint, the clean marker (R06), and odd directory layouts (R07).
 //!
 //! Durable data is never dropped silently (I7): damage below the recovery point is a typed
 //! `Error::Corrupt` (on open or on read, for the damaged range), or with repair a reported
@@ -69,10 +70,51 @@ fn log_sizes(dir: &Path) -> TestResult<Vec<(i64, u64)>> {
         .collect()
 }
 
-/// R05: a byte flipped in a sealed, synced segment (in the records, the CRC, the Length,
-/// the magic), after a clean and an unclean shutdown, with and without a recovery point,
-/// and with repair: `Error::Corrupt` for the damaged range only, later segments intact, no
-/// byte removed unless repair was asked for, and then a reported cut.
+/// The batch header's fields (Kafka's v2 layout) R05 damages: the name and the offset of
+/// the byte flipped. The CRC covers bytes 21.. (attributes to the end); the base offset,
+/// Length, partition leader epoch and magic lie outside it and are checked structurally
+/// (RELIABILITY.md §3.3), except the epoch, which nothing in the batch can vouch for.
+const HEADER_FIELDS: [(&str, usize); 12] = [
+    ("base_offset", 7),
+    ("length", 11),
+    ("leader_epoch", 15),
+    ("magic", 16),
+    ("crc", 18),
+    ("attributes", 22),
+    ("last_offset_delta", 26),
+    ("base_timestamp", 34),
+    ("max_timestamp", 42),
+    ("producer_id", 50),
+    ("producer_epoch", 52),
+    ("base_sequence", 56),
+];
+
+/// `(offset, position)` of every entry of an offset index file's bytes.
+fn index_entries(bytes: &[u8], base: i64) -> Vec<(i64, u64)> {
+    bytes
+        .chunks_exact(8)
+        .map(|e| {
+            let rel = u32::from_be_bytes([e[0], e[1], e[2], e[3]]);
+            let pos = u32::from_be_bytes([e[4], e[5], e[6], e[7]]);
+            (base + i64::from(rel), u64::from(pos))
+        })
+        .take_while(|&(o, p)| o > base || p == 0 && o == base)
+        .collect()
+}
+
+/// R05: a byte flipped in a sealed, synced segment: in the records, and in every header
+/// field (base offset, Length, partition leader epoch, magic, CRC, attributes,
+/// lastOffsetDelta, timestamps, producer id, epoch and sequence), after a clean and an
+/// unclean shutdown, with and without a recovery point, and with repair: no batch is ever
+/// returned changed; `Error::Corrupt` for the damaged range only (the index interval
+/// holding the damaged batch: a read walks there from the index entry before it), later
+/// segments intact, no byte removed unless repair was asked for, and then a reported cut.
+///
+/// The partition leader epoch (bytes 12..16) lies outside the CRC in Kafka's format and no
+/// other field constrains it, so a flip there can pass every check and the batch is served
+/// with the flipped epoch (its records unchanged). Those reads are counted apart
+/// (`leader_epoch_flips_returned`, not enforced: a format limit, not a recovery bug); every
+/// other field is enforced.
 #[test]
 fn r05_midlog_corruption_policy() -> TestResult {
     let seed = seed(0x0005_5EED);
@@ -86,24 +128,45 @@ fn r05_midlog_corruption_policy() -> TestResult {
     }
     let victim_seg = bases[0];
     let seg_bytes = std::fs::read(seg_path(&fixture, victim_seg, "log"))?;
+    let entries = index_entries(
+        &std::fs::read(seg_path(&fixture, victim_seg, "index"))?,
+        victim_seg,
+    );
     let in_victim: Vec<&Attempt> = o.attempted.iter().filter(|a| a.base < bases[1]).collect();
     let end = o.durable;
     let mut trial = 0;
     for (k, a) in in_victim.iter().enumerate() {
         let pos: usize = in_victim[..k].iter().map(|x| x.bytes.len()).sum();
-        // Records section, CRC, Length, magic.
-        for (field, at) in [
-            ("records", a.bytes.len() - 3),
-            ("crc", 18),
-            ("length", 11),
-            ("magic", 16),
-        ] {
+        let stamped = &seg_bytes[pos..pos + a.bytes.len()];
+        // The damaged range: the batches whose read walks over the damaged header, from the
+        // position of the index entry it looks up (the last with an offset at or below the
+        // batch's base) to the batch itself.
+        let in_damaged_range = |b: &Attempt| {
+            let Some(j) = in_victim.iter().position(|x| x.base == b.base) else {
+                return false;
+            };
+            let at: usize = in_victim[..j].iter().map(|x| x.bytes.len()).sum();
+            let from = entries
+                .iter()
+                .rev()
+                .find(|e| e.0 <= b.base)
+                .map_or(0, |e| e.1 as usize);
+            from <= pos && pos <= at
+        };
+        let fields = std::iter::once(("records", a.bytes.len() - 3)).chain(HEADER_FIELDS);
+        for (field, at) in fields {
             for (mode, rp, clean, repair) in [
                 ("clean", Some(end), true, false),
                 ("unclean", Some(end), false, false),
                 ("unclean-no-rp", None, false, false),
                 ("repair", None, false, true),
             ] {
+                if field == "last_offset_delta" && k + 1 == in_victim.len() && rp.is_some() {
+                    // Library bug, left out until fixed: see the ignored
+                    // `r05_last_batch_delta_flip_is_corrupt_not_invalid_layout`.
+                    report.add("skipped_known_bug", 1, false);
+                    continue;
+                }
                 trial += 1;
                 let dir = root.path().join(format!("t{trial}"));
                 copy_dir(&fixture, &dir)?;
@@ -113,6 +176,7 @@ fn r05_midlog_corruption_policy() -> TestResult {
                 let sizes_before = log_sizes(&dir)?;
                 report.trials += 1;
                 report.faults_injected += 1;
+                report.add("header_flips", u64::from(field != "records"), false);
                 let what = format!("{field} of batch {k} flipped, {mode}");
                 let clock = ManualClock::new(2_000_000);
                 let opened = guarded(&mut report, &what, || {
@@ -159,9 +223,8 @@ fn r05_midlog_corruption_policy() -> TestResult {
                         "{what}: data below the recovery point cut: {cuts:?}"
                     ));
                 }
-                // Every batch reads back intact or as a typed error; batches of later
-                // segments and (without repair) everything outside the damaged batch's
-                // index interval read back.
+                // Every batch reads back intact or as a typed error, and (without repair)
+                // only batches in the damaged range may be refused.
                 for (i, b) in o.attempted.iter().enumerate() {
                     if b.base < log.log_start_offset() || b.base >= log.end_offset() {
                         continue;
@@ -170,6 +233,7 @@ fn r05_midlog_corruption_policy() -> TestResult {
                         Ok(r) if r.is_empty() => {
                             // See `r05_damaged_length_is_an_error_not_an_empty_read`.
                             report.add("silent_empty_reads", 1, true);
+                            report.note(format!("{what}: batch {i} read back empty"));
                         }
                         Ok(r) => {
                             let raw = read_first_raw(r.bytes());
@@ -180,6 +244,15 @@ fn r05_midlog_corruption_policy() -> TestResult {
                                     r.bytes().len(),
                                     if raw.len() >= 8 { batch_base(raw) } else { -1 }
                                 ));
+                            } else if b.base == a.base && raw.get(12..16) != stamped.get(12..16) {
+                                // Records intact, the epoch flipped: see the doc comment.
+                                report.add("leader_epoch_flips_returned", 1, false);
+                                if field != "leader_epoch" {
+                                    report.corrupt_returned += 1;
+                                    report.note(format!(
+                                        "{what}: batch {i} returned with another epoch"
+                                    ));
+                                }
                             }
                         }
                         Err(Error::Corrupt { .. }) => {
@@ -187,6 +260,13 @@ fn r05_midlog_corruption_policy() -> TestResult {
                             if b.base >= bases[1] {
                                 report.add("later_segment_unreadable", 1, true);
                                 report.note(format!("{what}: later batch {i} unreadable"));
+                            } else if !in_damaged_range(b) && !repair {
+                                report.add("refused_outside_damaged_range", 1, true);
+                                report.note(format!(
+                                    "{what}: batch {i} at offset {} refused; its read does \
+                                     not pass the damaged batch {k} at position {pos}",
+                                    b.base
+                                ));
                             }
                         }
                         Err(e) => {
@@ -194,13 +274,6 @@ fn r05_midlog_corruption_policy() -> TestResult {
                             report.note(format!("{what}: read of batch {i}: {e}"));
                         }
                     }
-                }
-                let damaged_readable = log
-                    .read(a.base, 1)
-                    .is_ok_and(|r| same_batch(read_first_raw(r.bytes()), &a.bytes, a.base));
-                if damaged_readable && a.base < log.end_offset() {
-                    report.corrupt_returned += 1;
-                    report.note(format!("{what}: the damaged batch read back as intact"));
                 }
                 drop(log);
                 std::fs::remove_dir_all(&dir)?;
@@ -233,9 +306,12 @@ fn damage_index_file(dir: &Path, base: i64, ext: &str, f: impl FnOnce(&mut Vec<u
 /// without): indexes deleted, truncated, not a multiple of the entry size, a zero-filled
 /// tail, entries past the end or mid-batch, copied from another segment; a time index
 /// out of order, lying about its last entry, cut to nothing; the recovery point past the
-/// log end (KAFKA-10101); the clean marker present but the tail torn. Every offset and
-/// timestamp lookup must equal a linear scan, every batch must read back intact, and a
-/// lying marker must never serve a torn batch.
+/// log end (KAFKA-10101) and stale (below the end: the open rescans from it and loses
+/// nothing); the clean marker present but the tail torn; the `leader-epoch-checkpoint`
+/// deleted, emptied, garbled or stale (epochs never go backwards: the next append's epoch
+/// is at least every epoch in the log). Every offset and timestamp lookup must equal a
+/// linear scan, every batch must read back intact, and a lying marker must never serve a
+/// torn batch.
 #[test]
 fn r06_derived_state_damage() -> TestResult {
     let seed = seed(0x0006_5EED);
@@ -395,6 +471,62 @@ fn r06_derived_state_damage() -> TestResult {
             },
         ));
     }
+    // A stale recovery point (below the real end, as a checkpoint written before the last
+    // flushes leaves it): the open rescans every segment from the one holding it and loses
+    // nothing; lookups still equal a scan.
+    let seg_of = |offset: i64| bases.iter().rposition(|&b| b <= offset).unwrap_or(0);
+    let mut stale_points = vec![0, bases[1], bases[1] + 1, bases[bases.len() / 2] + 2];
+    stale_points.push(end - 1);
+    for rp in stale_points {
+        let dir = root.path().join(format!("rp-stale-{rp}"));
+        copy_dir(&fixture, &dir)?;
+        let clock = ManualClock::new(2_000_000);
+        report.trials += 1;
+        report.faults_injected += 1;
+        let what = format!("stale recovery point {rp} (end {end})");
+        let opened = guarded(&mut report, &what, || {
+            Log::open(&dir, config(), opts(&clock, Some(rp), false, false))
+        });
+        let log = match opened {
+            None => continue,
+            Some(Ok(log)) => log,
+            Some(Err(e)) => {
+                report.add("open_failures", 1, true);
+                report.note(format!("{what}: open failed: {e}"));
+                continue;
+            }
+        };
+        report.recoveries_ok += 1;
+        let scanned = u64::from(log.recovery_report().segments_scanned);
+        let must_scan = (bases.len() - seg_of(rp)) as u64;
+        report.add("stale_rp_segments_rescanned", scanned, false);
+        if scanned < must_scan || !log.recovery_report().cuts.is_empty() {
+            report.add("stale_rp_not_rescanned", 1, true);
+            report.note(format!(
+                "{what}: scanned {scanned} segments of the {must_scan} from it, cuts {:?}",
+                log.recovery_report().cuts
+            ));
+        }
+        let (n, bad, ts_bad, notes) = check_lookups(&log, &records);
+        lookups += n;
+        if bad + ts_bad > 0 {
+            report.note(format!("{what}: {notes:?}"));
+        }
+        report.add("lookup_mismatches", bad, true);
+        report.add("timestamp_lookup_mismatches", ts_bad, true);
+        let v = verify(
+            &log,
+            &o,
+            Expect {
+                acked_survive: true,
+                intact: Some(o.attempted.len()),
+            },
+        );
+        if v.lost_durable + v.corrupt + v.inconsistent + v.dropped_beyond > 0 {
+            report.note(format!("{what}: {:?}", v.notes));
+        }
+        report.absorb(&v);
+    }
     // A clean marker, but the tail torn (the marker lies): Corrupt, or never a torn batch.
     let last = *bases.last().ok_or("no segment")?;
     let last_len = std::fs::metadata(seg_path(&fixture, last, "log"))?.len();
@@ -432,7 +564,170 @@ fn r06_derived_state_damage() -> TestResult {
         }
     }
     report.add("lookups_checked", lookups, false);
+    epoch_checkpoint_damage(&mut report, root.path(), seed)?;
     report.finish();
+    Ok(())
+}
+
+/// The partition leader epoch of every batch of `log`, in order (bytes 12..16).
+fn batch_epochs<S: tidelog::io::Storage>(log: &Log<S>) -> Result<Vec<i32>, Error> {
+    Ok(read_raw_batches(log)?
+        .iter()
+        .map(|raw| i32::from_be_bytes([raw[12], raw[13], raw[14], raw[15]]))
+        .collect())
+}
+
+/// A log written by four lives (three ending in a crash, the last closed cleanly), so its
+/// batches carry leader epochs 0..=3 (a new epoch after every unclean open). Returns the
+/// oracle and the recovery point of the clean close.
+fn epoch_fixture(dir: &Path, seed: u64) -> TestResult<Oracle> {
+    let mut rng = SimRng::new(seed ^ 0xE90C);
+    let mut o = Oracle::default();
+    let mut rp = None;
+    for life in 0..4 {
+        let clock = ManualClock::new(1_000_000 + life * 1000);
+        let log = Log::open(dir, config(), opts(&clock, rp, false, false))?;
+        for i in 0..8 {
+            let batch = random_batch(&mut rng, 10_000 + life * 100 + i * 10);
+            let info = log.append_batch(&batch, Validation::Shallow)?;
+            o.attempted.push(Attempt {
+                base: info.first_offset,
+                bytes: batch,
+                acked: true,
+            });
+        }
+        log.flush()?;
+        rp = Some(log.durable_offset());
+        if life == 3 {
+            rp = Some(log.close()?.recovery_point);
+        }
+        // Dropped without close: the next life opens after a crash.
+    }
+    o.durable = rp.unwrap_or(0);
+    Ok(o)
+}
+
+/// R06, leader epochs: the `leader-epoch-checkpoint` deleted, emptied, garbled, or stale
+/// (an older copy with only the first epochs), opened after a clean close and as after a
+/// crash (recovery point at the end, and stale): epochs never go backwards, so the next
+/// append's partitionLeaderEpoch is at least every epoch already in the log, and nothing
+/// is lost.
+fn epoch_checkpoint_damage(report: &mut Report, root: &Path, seed: u64) -> TestResult {
+    use tidelog::checkpoint::LEADER_EPOCH_CHECKPOINT_FILE;
+    let fixture = root.join("epochs");
+    let o = epoch_fixture(&fixture, seed)?;
+    let end = o.durable;
+    let in_log = {
+        let clock = ManualClock::new(2_000_000);
+        let dir = root.join("epochs-read");
+        copy_dir(&fixture, &dir)?;
+        let log = Log::open(&dir, config(), opts(&clock, Some(end), true, false))?;
+        batch_epochs(&log)?
+    };
+    let highest = in_log.iter().copied().max().unwrap_or(-1);
+    if highest < 3 || in_log.windows(2).any(|w| w[1] < w[0]) {
+        return Err(format!("the epoch fixture's batches carry epochs {in_log:?}").into());
+    }
+    let first_epoch_only = "0\n1\n0 0\n".to_string();
+    let damages: [(&str, Option<String>); 5] = [
+        ("deleted", None),
+        ("emptied", Some(String::new())),
+        ("garbled", Some("0\n2\nx y\n".into())),
+        ("stale-first-epoch-only", Some(first_epoch_only)),
+        ("stale-version-line-only", Some("0\n0\n".into())),
+    ];
+    let bases = segment_bases(&fixture)?;
+    let stale_rp = bases[bases.len() / 2];
+    for (name, content) in &damages {
+        for (mode, rp, clean) in [
+            ("clean", Some(end), true),
+            ("unclean", Some(end), false),
+            ("unclean-stale-rp", Some(stale_rp), false),
+        ] {
+            if clean {
+                // Library bug, left out until fixed: see the ignored
+                // `r06_epochs_after_a_clean_open_without_their_checkpoint`.
+                report.add("skipped_known_bug", 1, false);
+                continue;
+            }
+            let dir = root.join(format!("epochs-{name}-{mode}"));
+            copy_dir(&fixture, &dir)?;
+            let path = dir.join(LEADER_EPOCH_CHECKPOINT_FILE);
+            match content {
+                None => std::fs::remove_file(&path)?,
+                Some(text) => std::fs::write(&path, text)?,
+            }
+            let what = format!("leader-epoch-checkpoint {name}, {mode} open");
+            report.trials += 1;
+            report.faults_injected += 1;
+            let clock = ManualClock::new(3_000_000);
+            let opened = guarded(report, &what, || {
+                Log::open(&dir, config(), opts(&clock, rp, clean, false))
+            });
+            let log = match opened {
+                None => continue,
+                Some(Ok(log)) => log,
+                Some(Err(e)) => {
+                    report.add("open_failures", 1, true);
+                    report.note(format!("{what}: open failed: {e}"));
+                    continue;
+                }
+            };
+            report.recoveries_ok += 1;
+            // `verify` appends one batch at the end: its epoch is the one to check.
+            let v = verify(
+                &log,
+                &o,
+                Expect {
+                    acked_survive: true,
+                    intact: Some(o.attempted.len()),
+                },
+            );
+            if v.lost_durable + v.corrupt + v.inconsistent + v.dropped_beyond > 0 {
+                report.note(format!("{what}: {:?}", v.notes));
+            }
+            report.absorb(&v);
+            let after = batch_epochs(&log)?;
+            let appended = after.last().copied().unwrap_or(-1);
+            report.add("epoch_checks", 1, false);
+            if after.len() != in_log.len() + 1 || appended < highest {
+                report.add("epochs_went_backwards", 1, true);
+                report.note(format!(
+                    "{what}: the next append got epoch {appended}, the log holds epochs up \
+                     to {highest} (leader_epoch() {}, cache {:?})",
+                    log.leader_epoch(),
+                    log.leader_epochs().entries()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A bug R06 found, not fixed yet: after a clean shutdown, a `leader-epoch-checkpoint` that
+/// is missing, empty, unparsable or stale (an older copy listing epoch 0 only) is not
+/// rebuilt from the log (a clean open scans nothing), so the log restarts at leader epoch 0
+/// and stamps it on the next append while its batches already carry epochs up to 3: the
+/// epochs in the log go backwards (and the cache starts epoch 0 at the log end), which a
+/// follower or mirror truncating by epoch (KIP-101/279) would misread. Expected: the next
+/// append's partitionLeaderEpoch is at least the highest epoch in the log.
+// library bug: a lost leader-epoch-checkpoint after a clean shutdown restarts epochs at 0 below those in the log
+#[test]
+#[ignore = "library bug: after a clean shutdown a lost leader-epoch-checkpoint restarts epochs at 0"]
+fn r06_epochs_after_a_clean_open_without_their_checkpoint() -> TestResult {
+    let root = scratch_dir()?;
+    let dir = root.path().join("log");
+    let o = epoch_fixture(&dir, 0x0006_5EED)?;
+    std::fs::remove_file(dir.join(tidelog::checkpoint::LEADER_EPOCH_CHECKPOINT_FILE))?;
+    let clock = ManualClock::new(3_000_000);
+    let log = Log::open(&dir, config(), opts(&clock, Some(o.durable), true, false))?;
+    let highest = batch_epochs(&log)?.into_iter().max().unwrap_or(-1);
+    log.append_batch(&o.attempted[0].bytes, Validation::Shallow)?;
+    let appended = batch_epochs(&log)?.last().copied().unwrap_or(-1);
+    assert!(
+        appended >= highest,
+        "the next append got epoch {appended}, below epoch {highest} already in the log"
+    );
     Ok(())
 }
 
@@ -630,6 +925,58 @@ fn r07_dir_layout_oddities() -> TestResult {
     }
     report.add("fixtures", cases.len() as u64, false);
     report.finish();
+    Ok(())
+}
+
+/// A bug R05 found, not fixed yet: a flip in the lastOffsetDelta of a sealed segment's last
+/// batch (covered by the CRC) is not detected when the log opens without scanning that
+/// segment (after a clean shutdown, or with a recovery point past it): the tail walk takes
+/// the segment's end from the unchecked header, and the open fails with
+/// `Error::InvalidLayout` naming the *next* segment ("segment starts at offset 15 but the
+/// previous one ends at 30") instead of `Error::Corrupt` naming the damaged segment and
+/// position (or opening and refusing that batch's reads as `Corrupt`). The store cannot
+/// open, the error blames the wrong file, and repair, which acts on `Corrupt`, cannot help.
+// library bug: a CRC-bad lastOffsetDelta in a sealed segment's last batch opens as InvalidLayout of the next segment
+#[test]
+#[ignore = "library bug: lastOffsetDelta flip in a sealed segment's last batch gives InvalidLayout, not Corrupt"]
+fn r05_last_batch_delta_flip_is_corrupt_not_invalid_layout() -> TestResult {
+    let root = scratch_dir()?;
+    let fixture = root.path().join("fixture");
+    let (o, _) = closed_fixture(&fixture, 0x0005_5EED, 30)?;
+    let bases = segment_bases(&fixture)?;
+    let victim = seg_path(&fixture, bases[0], "log");
+    let mut bytes = std::fs::read(&victim)?;
+    let last = o
+        .attempted
+        .iter()
+        .rfind(|a| a.base < bases[1])
+        .ok_or("an empty first segment")?;
+    let pos = bytes.len() - last.bytes.len();
+    bytes[pos + 26] ^= 0x10; // lastOffsetDelta + 16
+    std::fs::write(&victim, &bytes)?;
+    for clean in [true, false] {
+        let dir = root.path().join(format!("clean-{clean}"));
+        copy_dir(&fixture, &dir)?;
+        let clock = ManualClock::new(2_000_000);
+        match Log::open(&dir, config(), opts(&clock, Some(o.durable), clean, false)) {
+            Err(Error::Corrupt { location, .. }) => {
+                assert_eq!(
+                    location.path,
+                    Some(seg_path(&dir, bases[0], "log")),
+                    "the damaged segment is named"
+                );
+            }
+            Ok(log) => {
+                // Opening is fine too, if that batch is refused and nothing is changed.
+                assert!(
+                    matches!(log.read(last.base, 1), Err(Error::Corrupt { .. })),
+                    "the damaged batch at {} must read as Error::Corrupt",
+                    last.base
+                );
+            }
+            Err(e) => panic!("clean {clean}: expected Error::Corrupt, got {e}"),
+        }
+    }
     Ok(())
 }
 

@@ -7,8 +7,10 @@
 //! Recovery opens each image with the recovery point last checkpointed (as a store would),
 //! and the log must meet I1-I8: nothing reported durable lost, a contiguous run of whole,
 //! byte-identical batches, offsets going on from the recovered end, the image's intact
-//! prefix kept, no durability reported for what a sync did not cover. Prints one JSON line
-//! of counts.
+//! prefix kept, no durability reported for what a sync did not cover. Every run, the dry run
+//! and each run cut short by the power loss, is held to what it saw itself: appends at the
+//! log end, and a log poisoned by its first failed write or sync. Prints one JSON line of
+//! counts.
 
 #![cfg(feature = "test-util")]
 
@@ -216,6 +218,14 @@ fn run(sim: &SimFs, ops: &[Op], seed: u64, known: &[Attempt]) -> Run {
             o.durable = d;
         }
         if !ok {
+            // A failed write or sync poisons the log (a failed close leaves nothing to
+            // probe; a checkpoint here makes no call).
+            if !matches!(op, Op::Close | Op::Checkpoint) {
+                let probe = o.attempted.first().map(|a| a.bytes.clone());
+                if let Some(probe) = probe {
+                    probe_poisoned(&log, &probe, &mut o);
+                }
+            }
             break;
         }
     }
@@ -265,15 +275,21 @@ fn r09_bounded_exhaustive_ops() -> TestResult {
     for ops in &seqs {
         let dry = SimFs::new();
         let clean = run(&dry, ops, seed, &[]);
-        if clean.oracle.offset_violations > 0 {
-            report.inconsistent_offsets += clean.oracle.offset_violations;
-            report.note(format!("{ops:?}: an append got another offset"));
-        }
+        check_oracle(
+            &mut report,
+            &clean.oracle,
+            &format!("{ops:?} without a crash"),
+        );
         let total = dry.mutating_calls();
         for k in setup_calls + 1..=total {
             let sim = SimFs::new();
             sim.crash_after(k);
             let r = run(&sim, ops, seed, &clean.oracle.attempted);
+            check_oracle(
+                &mut report,
+                &r.oracle,
+                &format!("{ops:?}, crash after call {k}"),
+            );
             let Some(frozen) = sim.frozen() else {
                 continue;
             };

@@ -7,7 +7,9 @@
 //! told: nothing reported durable is lost (I1), the log is a contiguous run of the appends
 //! (I2) made of whole, byte-identical batches (I3, I4), offsets go on from the recovered end
 //! (I5), the intact prefix of the image is kept (I7), and nothing is reported durable that a
-//! failed sync covered (I8). Each test prints one JSON line of counts.
+//! failed sync covered (I8). Every run, with or without a crash, is also held to what it saw
+//! itself: each append got the log end as its offset, and each failed write or sync
+//! poisoned the log (`check_oracle`). Each test prints one JSON line of counts.
 
 #![cfg(feature = "test-util")]
 
@@ -124,11 +126,21 @@ fn r08_simfs_powerloss() -> TestResult {
     };
     for (round, s) in [seed, seed.wrapping_add(1)].into_iter().enumerate() {
         let steps = script(&mut SimRng::new(s), 36);
-        let (dry, _) = run_sim(&steps, &config, None, None);
+        let (dry, dry_oracle) = run_sim(&steps, &config, None, None);
+        check_oracle(
+            &mut report,
+            &dry_oracle,
+            &format!("seed {s} without a crash"),
+        );
         let total = dry.mutating_calls();
         report.add("calls_per_workload", total, false);
         for k in 1..=total {
             let (sim, oracle) = run_sim(&steps, &config, Some(k), None);
+            check_oracle(
+                &mut report,
+                &oracle,
+                &format!("seed {s} crash after call {k}"),
+            );
             let Some(frozen) = sim.frozen() else {
                 continue;
             };
@@ -188,10 +200,20 @@ fn r10_fsync_policy_contract() -> TestResult {
                 sync: false,
             })
             .collect();
-        let (dry, _) = run_sim(&steps, &config, None, None);
+        let (dry, dry_oracle) = run_sim(&steps, &config, None, None);
+        check_oracle(
+            &mut report,
+            &dry_oracle,
+            &format!("policy {name} without a crash"),
+        );
         let mut max_lost = 0;
         for k in 1..=dry.mutating_calls() {
             let (sim, oracle) = run_sim(&steps, &config, Some(k), None);
+            check_oracle(
+                &mut report,
+                &oracle,
+                &format!("policy {name}, crash after call {k}"),
+            );
             let Some(frozen) = sim.frozen() else {
                 continue;
             };
@@ -270,6 +292,9 @@ fn r11_dir_fsync_required() -> TestResult {
             }
             let base = log.end_offset();
             let info = log.append_batch_with(&batch, Validation::Shallow, Durability::Sync)?;
+            if info.first_offset != base {
+                oracle.offset_violations += 1;
+            }
             oracle.attempted.push(Attempt {
                 base,
                 bytes: batch,
@@ -284,6 +309,11 @@ fn r11_dir_fsync_required() -> TestResult {
                 break;
             }
         }
+        check_oracle(
+            &mut report,
+            &oracle,
+            &format!("roll {explicit_roll} before the power loss"),
+        );
         report.crash_points += 1;
         let mut variants = vec![(CrashVariant::DropUnsynced, 0)];
         variants.extend((0..16).map(|s| (CrashVariant::RevertNamespace, s)));
@@ -315,7 +345,8 @@ fn r15_fsync_fail_then_succeed() -> TestResult {
     let config = small_config();
     let steps = script(&mut SimRng::new(seed), 24);
     let counter = FaultController::new();
-    run_sim(&steps, &config, None, Some(&counter));
+    let (_, dry_oracle) = run_sim(&steps, &config, None, Some(&counter));
+    check_oracle(&mut report, &dry_oracle, "no fault");
     for op in [FaultOp::SyncData, FaultOp::SyncDir, FaultOp::MapFlush] {
         for n in 1..=counter.count(op) {
             let faults = FaultController::new();
@@ -328,10 +359,7 @@ fn r15_fsync_fail_then_succeed() -> TestResult {
             let (sim, oracle) = run_sim(&steps, &config, None, Some(&faults));
             report.faults_injected += faults.injected();
             report.crash_points += 1;
-            if oracle.poison_violations > 0 {
-                report.inconsistent_offsets += oracle.poison_violations;
-                report.note(format!("{op:?} #{n}: the log was not poisoned"));
-            }
+            check_oracle(&mut report, &oracle, &format!("{op:?} #{n} fails"));
             for variant in [CrashVariant::FailedSync, CrashVariant::DropUnsynced] {
                 let img = sim.crash(variant, &mut SimRng::new(n));
                 let what = format!("{op:?} #{n} fails, variant ({})", variant.letter());

@@ -4,13 +4,17 @@
 //! The damage lies past the recovery point (those batches were never promised durable), so
 //! recovery must cut exactly at the first invalid batch, report the cut, keep everything
 //! before it (I7), never return a changed batch (I4), and go on appending at the recovered
-//! end (I5). Offset and timestamp lookups must match a linear scan (I10). Each test prints
-//! one JSON line of counts.
+//! end (I5). Offset and timestamp lookups must match a linear scan (I10). No single
+//! allocation while recovering from garbage may exceed the largest batch (I6): this binary
+//! runs under a counting global allocator, which only R02's thread turns on. Each test
+//! prints one JSON line of counts.
 
 #![cfg(feature = "test-util")]
 
 mod reliability_support;
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::path::Path;
 use std::time::Instant;
 
@@ -19,12 +23,18 @@ use tidelog::config::{LogConfig, ManualClock};
 use tidelog::io::SimRng;
 use tidelog::log::{Log, LogOpenOptions, Validation};
 
+/// Kafka's default `max.message.bytes` (1 MiB + 12), with the decompression limit set to
+/// the same: the largest batch a read may need to hold or decompress (R02's bound).
+const MAX_BATCH: usize = 1024 * 1024 + 12;
+
 fn config() -> LogConfig {
     LogConfig {
         segment_bytes: 2000,
         index_interval_bytes: 100,
         segment_index_bytes: 4096,
         retention_ms: -1,
+        max_message_bytes: MAX_BATCH as u32,
+        max_decompressed_bytes: MAX_BATCH,
         ..Default::default()
     }
 }
@@ -158,7 +168,8 @@ fn recover_trial(
 }
 
 /// R01: the last segment cut at every byte of its last 3 batches (recovery point before
-/// them, and none), then the last segment's `.index` and `.timeindex` cut at every byte
+/// them, and none), then every segment's `.index` and `.timeindex` cut at every byte of
+/// their entries and of 8 entries' worth of the zero tail (the rest of the tail sampled),
 /// after a crash and after a clean close.
 #[test]
 fn r01_torn_tail_every_byte() -> TestResult {
@@ -230,8 +241,11 @@ fn r01_torn_tail_every_byte() -> TestResult {
             std::fs::remove_dir_all(&dir)?;
         }
     }
-    // Index files cut at every byte (of their entries and a little beyond; sampled in a
-    // preallocated zero tail), after a crash and after a clean close.
+    // Index files cut at every byte of their valid entries and of a window of 8 entries
+    // into the preallocated zero tail a crash leaves the active segment's (past the window
+    // that tail is sampled every 97 bytes, which meets every misalignment, plus its end):
+    // every segment's `.index` and `.timeindex` (the sealed ones hold the entries; the
+    // active one may have none yet), after a crash and after a clean close.
     let closed = root.path().join("closed");
     copy_dir(&fixture, &closed)?;
     {
@@ -247,73 +261,159 @@ fn r01_torn_tail_every_byte() -> TestResult {
         r
     };
     let mut lookups = 0;
+    let (mut every_byte_cuts, mut sampled_cuts, mut entry_bytes) = (0u64, 0u64, 0u64);
     for (source, clean) in [(&fixture, false), (&closed, true)] {
-        for ext in ["index", "timeindex"] {
-            let len = std::fs::metadata(seg_path(source, last, ext))?.len() as usize;
-            let entry = if ext == "index" { 8 } else { 12 };
-            let bytes = std::fs::read(seg_path(source, last, ext))?;
-            let valid = bytes
-                .chunks(entry)
-                .position(|c| c.iter().all(|&b| b == 0))
-                .unwrap_or(len / entry)
-                * entry;
-            let cuts: Vec<usize> = (0..=len.min(valid + 2 * entry))
-                .chain((valid + 2 * entry..len).step_by(97))
-                .collect();
-            for cut in cuts {
-                let dir = root.path().join(format!("{ext}-{cut}-{clean}"));
-                copy_dir(source, &dir)?;
-                let f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(seg_path(&dir, last, ext))?;
-                f.set_len(cut as u64)?;
-                drop(f);
-                report.crash_points += 1;
-                report.trials += 1;
-                let what = format!("{ext} cut at {cut} (clean {clean})");
-                let clock = ManualClock::new(2_000_000);
-                let opts = LogOpenOptions {
-                    recovery_point: Some(rp),
-                    clean_shutdown: clean,
-                    ..open_options(&clock, None)
-                };
-                match guarded(&mut report, &what, || Log::open(&dir, config(), opts)) {
-                    Some(Ok(log)) => {
-                        report.recoveries_ok += 1;
-                        let (n, bad, ts_bad, notes) = check_lookups(&log, &records);
-                        lookups += n;
-                        if bad > 0 {
-                            report.add("lookup_mismatches", bad, true);
-                            report.note(format!("{what}: {notes:?}"));
-                        }
-                        report.add("timestamp_lookup_mismatches", ts_bad, true);
+        for &seg in &bases {
+            for ext in ["index", "timeindex"] {
+                let bytes = std::fs::read(seg_path(source, seg, ext))?;
+                let len = bytes.len();
+                let entry = if ext == "index" { 8 } else { 12 };
+                let valid = bytes
+                    .chunks(entry)
+                    .position(|c| c.iter().all(|&b| b == 0))
+                    .unwrap_or(len / entry)
+                    * entry;
+                entry_bytes += valid as u64;
+                let window = len.min(valid + 8 * entry);
+                let mut cuts: Vec<usize> = (0..=window).collect();
+                every_byte_cuts += cuts.len() as u64;
+                for c in (window + 97..len).step_by(97).chain([len]) {
+                    if c > window {
+                        cuts.push(c);
+                        sampled_cuts += 1;
                     }
-                    Some(Err(e)) => {
-                        report.add("open_failures", 1, true);
-                        report.note(format!("{what}: open failed: {e}"));
-                    }
-                    None => {}
                 }
-                std::fs::remove_dir_all(&dir)?;
+                for cut in cuts {
+                    let what = format!("segment {seg} {ext} cut at {cut} (clean {clean})");
+                    let dir = root.path().join(format!("{ext}-{seg}-{cut}-{clean}"));
+                    copy_dir(source, &dir)?;
+                    let f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(seg_path(&dir, seg, ext))?;
+                    f.set_len(cut as u64)?;
+                    drop(f);
+                    report.crash_points += 1;
+                    report.trials += 1;
+                    let clock = ManualClock::new(2_000_000);
+                    let opts = LogOpenOptions {
+                        recovery_point: Some(rp),
+                        clean_shutdown: clean,
+                        ..open_options(&clock, None)
+                    };
+                    match guarded(&mut report, &what, || Log::open(&dir, config(), opts)) {
+                        Some(Ok(log)) => {
+                            report.recoveries_ok += 1;
+                            let (n, bad, ts_bad, notes) = check_lookups(&log, &records);
+                            lookups += n;
+                            if bad + ts_bad > 0 {
+                                report.note(format!("{what}: {notes:?}"));
+                            }
+                            report.add("lookup_mismatches", bad, true);
+                            report.add("timestamp_lookup_mismatches", ts_bad, true);
+                        }
+                        Some(Err(e)) => {
+                            report.add("open_failures", 1, true);
+                            report.note(format!("{what}: open failed: {e}"));
+                        }
+                        None => {}
+                    }
+                    std::fs::remove_dir_all(&dir)?;
+                }
             }
         }
     }
     report.add("lookups_checked", lookups, false);
+    report.add("index_cuts_every_byte", every_byte_cuts, false);
+    report.add("index_cuts_sampled_tail", sampled_cuts, false);
+    report.add("index_entry_bytes", entry_bytes, false);
     report.add("p99_recovery_us", p99(times), false);
     report.finish();
     Ok(())
 }
 
-/// VmPeak of this process in KiB: a crude but safe watch on huge allocations.
-fn vm_peak_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmPeak:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
+/// This test binary's allocator: the system's, counting for R02 (RELIABILITY.md I6: open
+/// and reads never allocate more than one batch's worth). Only a thread that turned
+/// tracking on ([`track_allocations`]) records anything, so the other tests of the binary,
+/// running beside it, pay one thread-local read per allocation.
+struct CountingAlloc;
+
+#[global_allocator]
+static ALLOCATOR: CountingAlloc = CountingAlloc;
+
+thread_local! {
+    static TRACKING: Cell<bool> = const { Cell::new(false) };
+    /// The largest single allocation (or reallocation's new size) while tracking.
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+    /// Bytes allocated minus bytes freed by this thread while tracking, and its peak.
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK_LIVE: Cell<isize> = const { Cell::new(0) };
+}
+
+/// Records an allocation of `size` bytes and a change of `delta` live bytes, if this thread
+/// is tracking. The thread-locals are const-initialised `Cell`s with no destructor: reading
+/// them never allocates and works at any point of a thread's life.
+fn note_allocation(size: usize, delta: isize) {
+    let _ = TRACKING.try_with(|t| {
+        if t.get() {
+            let _ = LARGEST.try_with(|l| l.set(l.get().max(size)));
+            let _ = LIVE.try_with(|live| {
+                let now = live.get() + delta;
+                live.set(now);
+                let _ = PEAK_LIVE.try_with(|p| p.set(p.get().max(now)));
+            });
+        }
+    });
+}
+
+// SAFETY: every method hands the call on to `System` unchanged (same pointer, layout and
+// size), so `System`'s guarantees are ours; the bookkeeping touches only thread-local
+// `Cell`s, never allocates and cannot unwind.
+#[expect(unsafe_code, reason = "a GlobalAlloc is an unsafe trait")]
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_allocation(layout.size(), layout.size() as isize);
+        // SAFETY: the caller's contract for `alloc` is `System.alloc`'s.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_allocation(layout.size(), layout.size() as isize);
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        note_allocation(0, -(layout.size() as isize));
+        // SAFETY: `ptr` was allocated by `System` with `layout` (every path above).
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_allocation(new_size, new_size as isize - layout.size() as isize);
+        // SAFETY: as for `dealloc`, and `new_size` is the caller's, checked by its contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// Runs `f` with this thread's allocations tracked; returns its result, the largest single
+/// allocation and the peak of live bytes it added.
+fn track_allocations<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
+    struct Off;
+    impl Drop for Off {
+        fn drop(&mut self) {
+            TRACKING.with(|t| t.set(false));
+        }
+    }
+    LARGEST.with(|l| l.set(0));
+    LIVE.with(|l| l.set(0));
+    PEAK_LIVE.with(|p| p.set(0));
+    TRACKING.with(|t| t.set(true));
+    let off = Off;
+    let out = f();
+    drop(off);
+    let largest = LARGEST.with(Cell::get);
+    let peak = PEAK_LIVE.with(Cell::get).max(0) as usize;
+    (out, largest, peak)
 }
 
 /// A 61-byte batch header with the given length, magic and lastOffsetDelta, plus `tail`
@@ -331,8 +431,13 @@ fn fake_header(base: i64, length: i32, magic: i8, delta: i32, tail: usize) -> Ve
 /// R02: after the last batch: zeros and random bytes (1 B to 64 KiB), a byte-identical
 /// copy of an earlier batch (valid CRC, stale offset: KAFKA-3919) and of the last one, and
 /// headers with Length = i32::MAX, negative, < 49, magic != 2, a negative or lying
-/// lastOffsetDelta. Each is cut as a torn tail; nothing valid is dropped; no huge
-/// allocation (VmPeak watched).
+/// lastOffsetDelta. Each is cut as a torn tail; nothing valid is dropped; no single
+/// allocation during the open, the reads, the append and the reopen exceeds `MAX_BATCH`
+/// (`max.message.bytes`, and the decompression limit set to it): the code's own buffers
+/// are recovery's read-ahead window (at most 1 MiB, and never past the file's end, however
+/// long a Length claims) and a read's buffer (at most the bytes asked for, 64 KiB here), so
+/// only an allocation sized by a lying header could pass it. A counting global allocator
+/// measures it (`peak_alloc`, and `peak_live_bytes` for the bytes held at once).
 #[test]
 fn r02_tail_garbage_matrix() -> TestResult {
     let seed = seed(0x0002_5EED);
@@ -384,7 +489,7 @@ fn r02_tail_garbage_matrix() -> TestResult {
     lying[26] ^= 0x40;
     garbage.push(("delta-lies".into(), lying));
     let mut times = Vec::new();
-    let mut peak_growth_kib = 0;
+    let (mut peak_alloc, mut peak_live) = (0usize, 0usize);
     for (name, junk) in &garbage {
         for rp in [Some(end), None] {
             let dir = root.path().join(format!("{name}-{}", rp.is_some()));
@@ -398,17 +503,25 @@ fn r02_tail_garbage_matrix() -> TestResult {
             }
             report.crash_points += 1;
             let what = format!("{name} (rp {rp:?})");
-            let before = vm_peak_kib();
-            let cuts = recover_trial(
-                &mut report,
-                &dir,
-                &oracle,
-                rp,
-                o.attempted.len(),
-                &what,
-                &mut times,
-            );
-            peak_growth_kib = peak_growth_kib.max(vm_peak_kib().saturating_sub(before));
+            let (cuts, largest, live) = track_allocations(|| {
+                recover_trial(
+                    &mut report,
+                    &dir,
+                    &oracle,
+                    rp,
+                    o.attempted.len(),
+                    &what,
+                    &mut times,
+                )
+            });
+            peak_alloc = peak_alloc.max(largest);
+            peak_live = peak_live.max(live);
+            if largest > MAX_BATCH {
+                report.add("allocations_over_max_batch", 1, true);
+                report.note(format!(
+                    "{what}: a single allocation of {largest} bytes (max batch {MAX_BATCH})"
+                ));
+            }
             if let Some(cuts) = cuts {
                 let ok = matches!(cuts.as_slice(), [c] if c.position == log_len
                     && c.bytes == junk.len() as u64 && !c.repaired);
@@ -421,10 +534,9 @@ fn r02_tail_garbage_matrix() -> TestResult {
         }
     }
     report.add("variants", garbage.len() as u64, false);
-    report.add("vm_peak_growth_kib", peak_growth_kib, false);
-    if peak_growth_kib > 256 * 1024 {
-        report.add("huge_allocations", 1, true);
-    }
+    report.add("peak_alloc", peak_alloc as u64, false);
+    report.add("peak_live_bytes", peak_live as u64, false);
+    report.add("max_batch", MAX_BATCH as u64, false);
     report.add("p99_recovery_us", p99(times), false);
     report.finish();
     Ok(())

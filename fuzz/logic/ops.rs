@@ -13,9 +13,9 @@
 //! Checks (I1-I8): recovery opens; every batch read back is one that was appended, byte for
 //! byte, at the offset its append returned, and the batches form one contiguous run of the
 //! appends (no holes); nothing reported durable is missing (nor anything acknowledged, when
-//! the page cache survived), except below a retention pass; the log end is the end of the
-//! last batch (or past it, with no data, after a torn segment); the durable offset does not
-//! pass the log end; the next append gets the log end as its offset.
+//! the page cache survived), except below a retention pass; the log end is exactly the end
+//! of the last recovered batch; the durable offset does not pass the log end; the next
+//! append gets the log end as its offset.
 //!
 //! Shared by `fuzz/fuzz_targets/ops.rs` and the main crate's corpus replay test; uses
 //! tidelog's public API only (with its `test-util` feature, for `SimFs`).
@@ -204,7 +204,12 @@ fn check(log: &Log<SimFs>, m: &Model, acked_survive: bool) {
     }
     let end = log.end_offset();
     if let Some(p) = prev {
-        assert!(end >= m.attempts[p].next, "log end {end} inside batch {p}");
+        // R01: the next offset is the last recovered one + 1; a log end past it would open
+        // a hole between the recovered data and the next append.
+        assert_eq!(
+            end, m.attempts[p].next,
+            "log end {end} is not the end of the last recovered batch {p}"
+        );
     }
     assert!(
         end >= m.durable,

@@ -37,12 +37,16 @@ pub const LINE_PREFIX: &str = "@@ ";
 /// Bytes in front of every generated value: offset (8), seed (8), generation (4).
 pub const VALUE_HEADER: usize = 20;
 
-/// The seed of a run: `LOG_TEST_SEED` if set, else from the clock. Printed in every report.
+/// The seed of a run: `LOG_TEST_SEED` (decimal or 0x-hex) if set, else from the clock.
+/// Printed in every report.
 pub fn test_seed() -> u64 {
-    if let Some(seed) = std::env::var("LOG_TEST_SEED")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-    {
+    if let Some(seed) = std::env::var("LOG_TEST_SEED").ok().and_then(|s| {
+        let s = s.trim();
+        match s.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16).ok(),
+            None => s.parse().ok(),
+        }
+    }) {
         return seed;
     }
     let nanos = std::time::SystemTime::now()
@@ -154,6 +158,24 @@ pub fn make_batch(
         })
         .collect();
     (records, crc.finalize())
+}
+
+/// A scratch directory on a RAM file system when there is one: a process crash keeps the
+/// page cache, so the crash tests lose nothing by it, and its fsyncs are cheap.
+///
+/// # Errors
+/// If no temporary directory can be created.
+pub fn scratch_dir() -> TestResult<tempfile::TempDir> {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(d) = tempfile::Builder::new()
+            .prefix("tidelog-crash-")
+            .tempdir_in(shm)
+        {
+            return Ok(d);
+        }
+    }
+    Ok(tempfile::tempdir()?)
 }
 
 /// Milliseconds since the epoch.
@@ -574,6 +596,13 @@ impl Oracle {
         self.history.range(from..).map(|(_, b)| *b)
     }
 
+    /// Drops the history from `offset` on: batches a test damaged itself past the recovery
+    /// point, which recovery may legitimately cut (they were never promised durable).
+    pub fn forget_from(&mut self, offset: i64) {
+        let _ = self.history.split_off(&offset);
+        self.unknown_crc.retain(|&o| o < offset);
+    }
+
     /// Records an acknowledged append. It must start at the end of the history (I5).
     pub fn ack(&mut self, rec: BatchRec) {
         let end = self.end();
@@ -818,45 +847,111 @@ impl Oracle {
 // ---------------------------------------------------------------------------------------
 // The JSON line
 
-/// One JSON line of named figures (RELIABILITY.md §4).
-#[derive(Debug, Default)]
+/// The fields every harness reports, in RELIABILITY.md §4's order (`test` first, `wall_ms`
+/// last).
+pub const REPORT_FIELDS: [&str; 11] = [
+    "trials",
+    "faults_injected",
+    "crash_points",
+    "recoveries_ok",
+    "clear_errors",
+    "acked_synced_lost",
+    "corrupt_returned",
+    "inconsistent_offsets",
+    "bytes_dropped_beyond_damage",
+    "panics",
+    "wall_ms",
+];
+
+/// One JSON line of named figures (RELIABILITY.md §4): always `test`, `seed`, every field of
+/// [`REPORT_FIELDS`] (0 unless set; `wall_ms` measured from [`new`](Self::new) unless set),
+/// then the test's own figures.
+#[derive(Debug)]
 pub struct Report {
-    fields: Vec<(&'static str, String)>,
+    test: String,
+    seed: u64,
+    /// The §4 fields, in order.
+    standard: Vec<(&'static str, String)>,
+    /// Further figures, in the order added.
+    extra: Vec<(&'static str, String)>,
+    started: Instant,
 }
 
 impl Report {
-    /// A report for `test`.
-    pub fn new(test: &str) -> Self {
+    /// A report for `test`, run with `seed` (print the seed `LOG_TEST_SEED` replays).
+    pub fn new(test: &str, seed: u64) -> Self {
         Report {
-            fields: vec![("test", format!("{test:?}"))],
+            test: test.to_string(),
+            seed,
+            standard: REPORT_FIELDS
+                .iter()
+                .map(|&k| (k, "0".to_string()))
+                .collect(),
+            extra: Vec::new(),
+            started: Instant::now(),
         }
     }
 
-    /// Adds an integer.
-    pub fn int(mut self, key: &'static str, value: impl Into<i128>) -> Self {
-        self.fields.push((key, value.into().to_string()));
+    /// Sets a §4 field, or adds (or replaces) a figure of the test's own.
+    fn set(mut self, key: &'static str, value: String) -> Self {
+        if key == "seed" {
+            self.seed = value.parse().unwrap_or(self.seed);
+            return self;
+        }
+        let slot = self
+            .standard
+            .iter_mut()
+            .chain(self.extra.iter_mut())
+            .find(|(k, _)| *k == key);
+        match slot {
+            Some(slot) => slot.1 = value,
+            None => self.extra.push((key, value)),
+        }
         self
     }
 
-    /// Adds a number with one decimal.
-    pub fn float(mut self, key: &'static str, value: f64) -> Self {
-        self.fields.push((key, format!("{value:.1}")));
-        self
+    /// Sets an integer.
+    pub fn int(self, key: &'static str, value: impl Into<i128>) -> Self {
+        self.set(key, value.into().to_string())
     }
 
-    /// Adds a string.
-    pub fn text(mut self, key: &'static str, value: &str) -> Self {
-        self.fields.push((key, format!("{value:?}")));
-        self
+    /// Sets a number with one decimal.
+    pub fn float(self, key: &'static str, value: f64) -> Self {
+        self.set(key, format!("{value:.1}"))
+    }
+
+    /// Sets a string.
+    pub fn text(self, key: &'static str, value: &str) -> Self {
+        self.set(key, format!("{value:?}"))
+    }
+
+    /// The value of a field as printed, if set or standard.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.standard
+            .iter()
+            .chain(&self.extra)
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The line.
     pub fn line(&self) -> String {
-        let body: Vec<String> = self
-            .fields
-            .iter()
-            .map(|(k, v)| format!("\"{k}\":{v}"))
-            .collect();
+        let wall = self.started.elapsed().as_millis().to_string();
+        let mut body = vec![
+            format!("\"test\":{:?}", self.test),
+            format!("\"seed\":{}", self.seed),
+        ];
+        for (k, v) in self.standard.iter().filter(|(k, _)| *k != "wall_ms") {
+            body.push(format!("\"{k}\":{v}"));
+        }
+        for (k, v) in &self.extra {
+            body.push(format!("\"{k}\":{v}"));
+        }
+        let wall = match self.get("wall_ms") {
+            Some(v) if v != "0" => v.to_string(),
+            _ => wall,
+        };
+        body.push(format!("\"wall_ms\":{wall}"));
         format!("{{{}}}", body.join(","))
     }
 

@@ -99,7 +99,7 @@ impl Report {
             self.add("offset_holes", v.holes, true);
         }
         if v.trailing_gap > 0 {
-            self.add("trailing_offset_gaps", v.trailing_gap, false);
+            self.add("trailing_offset_gaps", v.trailing_gap, true);
         }
         for n in &v.notes {
             self.note(n.clone());
@@ -147,6 +147,25 @@ impl Report {
             "{}: invariant violations (replay with LOG_TEST_SEED={}): {line}{:#?}",
             self.test, self.seed, self.notes
         );
+    }
+}
+
+/// Enforces what a workload's run itself saw (must be zero after every run): a failed write
+/// or sync that did not poison the log (`not_poisoned`, RELIABILITY.md §3.5), and an append
+/// acknowledged at an offset other than the log end before it (`inconsistent_offsets`, I5).
+pub fn check_oracle(report: &mut Report, o: &Oracle, what: &str) {
+    report.add("poison_probes", o.poison_probes, false);
+    if o.poison_violations > 0 {
+        report.add("not_poisoned", o.poison_violations, true);
+        report.note(format!(
+            "{what}: a failed write or sync did not poison the log"
+        ));
+    }
+    if o.offset_violations > 0 {
+        report.inconsistent_offsets += o.offset_violations;
+        report.note(format!(
+            "{what}: an append got an offset other than the log end"
+        ));
     }
 }
 
@@ -327,6 +346,8 @@ pub struct Oracle {
     pub first_error: Option<String>,
     /// A failed write or sync was not followed by `Error::Poisoned`.
     pub poison_violations: u64,
+    /// Times the poisoning was probed (after a failed write or sync).
+    pub poison_probes: u64,
     /// An append returned an offset other than the log end before it.
     pub offset_violations: u64,
 }
@@ -419,28 +440,36 @@ pub fn run_script<S: Storage>(log: &Log<S>, steps: &[Step], clock: &ManualClock)
             let poisons = matches!(e, Error::Io { .. } | Error::NoSpace { .. })
                 && !matches!(step, Step::Read);
             if poisons {
-                let probe = log.append_batch(&steps_first_batch(steps), Validation::Shallow);
-                match probe {
-                    Err(Error::Poisoned { .. }) => {}
-                    Ok(info) => {
-                        o.poison_violations += 1;
-                        o.attempted.push(Attempt {
-                            base: info.first_offset,
-                            bytes: steps_first_batch(steps),
-                            acked: true,
-                        });
-                    }
-                    Err(_) => o.poison_violations += 1,
-                }
-                if log.flush().is_ok() {
-                    o.poison_violations += 1;
-                }
-                o.saw_durable(log.durable_offset());
+                probe_poisoned(log, &steps_first_batch(steps), &mut o);
             }
             break;
         }
     }
     o
+}
+
+/// After a failed write or sync: an append of `batch` must fail with `Error::Poisoned` and
+/// a flush must fail too (RELIABILITY.md §3.5); each that does not is a poison violation.
+/// An append that succeeds anyway is recorded as acknowledged, so the checks after a
+/// reopen hold the log to it.
+pub fn probe_poisoned<S: Storage>(log: &Log<S>, batch: &[u8], o: &mut Oracle) {
+    o.poison_probes += 1;
+    match log.append_batch(batch, Validation::Shallow) {
+        Err(Error::Poisoned { .. }) => {}
+        Ok(info) => {
+            o.poison_violations += 1;
+            o.attempted.push(Attempt {
+                base: info.first_offset,
+                bytes: batch.to_vec(),
+                acked: true,
+            });
+        }
+        Err(_) => o.poison_violations += 1,
+    }
+    if log.flush().is_ok() {
+        o.poison_violations += 1;
+    }
+    o.saw_durable(log.durable_offset());
 }
 
 fn steps_first_batch(steps: &[Step]) -> Vec<u8> {
@@ -468,7 +497,8 @@ pub struct Verdict {
     pub dropped_beyond: u64,
     /// Batches missing between two recovered ones (I2).
     pub holes: u64,
-    /// The log end lies past the last recovered batch (an empty segment after a torn tail).
+    /// The log end lies past the last recovered batch (an empty segment after a torn tail):
+    /// R01 wants the next offset to be the last recovered one + 1, so this must be zero.
     pub trailing_gap: u64,
     /// Batches recovered.
     pub recovered: usize,
@@ -566,9 +596,15 @@ pub fn verify<S: Storage>(log: &Log<S>, o: &Oracle, expect: Expect) -> Verdict {
     let end = log.end_offset();
     if let Some(p) = prev_idx {
         if end > o.attempted[p].next() {
-            // An empty segment past the torn tail keeps the log end where it was (as
-            // Kafka's loader does): no data follows the gap, and no offset is reused.
+            // The next offset must be the last recovered one + 1 (R01, I2): a log end past
+            // it (say an empty segment left past a torn tail) is a hole the next append
+            // would open between the recovered data and itself.
             v.trailing_gap += 1;
+            v.inconsistent += 1;
+            v.notes.push(format!(
+                "log end {end} past the end {} of the last recovered batch",
+                o.attempted[p].next()
+            ));
         } else if end != o.attempted[p].next() {
             v.inconsistent += 1;
             v.notes.push(format!(
