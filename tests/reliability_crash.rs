@@ -1697,7 +1697,6 @@ fn kafka_1554_index_corrupt_on_clean_looking_start() -> TestResult {
         ("timeindex-last-entry-zeroed", true),
     ];
     let (mut opens, mut damaged, mut rebuilt, mut lookups, mut refused_torn) = (0, 0, 0, 0, 0);
-    let mut known_bug = 0u64;
     let mut problems = Vec::new();
     for round in 0..6 {
         log.crash(Duration::from_millis(10) + kill_delay(&mut rng) / 3)?;
@@ -1738,12 +1737,10 @@ fn kafka_1554_index_corrupt_on_clean_looking_start() -> TestResult {
                 Ok(Ok(opened)) => {
                     let report = opened.recovery_report();
                     rebuilt += u64::from(report.indexes_rebuilt);
-                    if how == "entry-at-base-offset" && changed && report.indexes_rebuilt == 0 {
-                        // Library bug, left out until fixed: see the ignored
-                        // `kafka_1554_out_of_order_index_entry_is_rebuilt`. Lookups are
-                        // still checked below.
-                        known_bug += 1;
-                    } else if must_rebuild && changed && report.indexes_rebuilt == 0 {
+                    if (must_rebuild || how == "entry-at-base-offset")
+                        && changed
+                        && report.indexes_rebuilt == 0
+                    {
                         problems.push(format!("{what}: the damaged index was not rebuilt"));
                     }
                     let active = opened.segment_base_offsets().last().copied().unwrap_or(0);
@@ -1786,7 +1783,6 @@ fn kafka_1554_index_corrupt_on_clean_looking_start() -> TestResult {
         .int("indexes_damaged", damaged)
         .int("indexes_rebuilt", rebuilt)
         .int("refused_torn_tail", refused_torn)
-        .int("out_of_order_entry_not_rebuilt_known_bug", known_bug)
         .int("lookups_checked", lookups)
         .int("problems", problems.len() as u64)
         .emit();
@@ -1796,17 +1792,12 @@ fn kafka_1554_index_corrupt_on_clean_looking_start() -> TestResult {
     Ok(())
 }
 
-/// A bug KAFKA-1554's test found, not fixed yet: an offset index entry out of order (here
-/// relative offset 0, position 12345, after the real entries of a segment past 12345
-/// bytes) is not detected when the log opens after a clean shutdown: the sanity check
-/// looks at the last entry against the base offset only (`offset < base`; this one equals
-/// it) and the entries' order is never checked, so the index is not rebuilt, the entry
-/// stays in the file for good (later appends add entries after it), and every lookup that
-/// lands on it is saved only by the per-hit header check and its fallback walk. RELIABILITY
-/// §3.4: a damaged index is rebuilt.
-// library bug: an out-of-order offset index entry survives a clean open (only the last entry is sanity-checked)
+/// Regression test for a bug KAFKA-1554's test found: an offset index entry out of order
+/// (here relative offset 0, position 12345, after the real entries of a segment past 12345
+/// bytes) survived an open after a clean-looking shutdown, since Kafka's sanity check looks
+/// at the last entry only. An index left untrimmed (its writer did not close) now has every
+/// entry's order checked at open, and is rebuilt (RELIABILITY §3.4).
 #[test]
-#[ignore = "library bug: an out-of-order offset index entry is not detected at a clean open"]
 fn kafka_1554_out_of_order_index_entry_is_rebuilt() -> TestResult {
     let tmp = common::scratch_dir()?;
     let dir = tmp.path().join("l-0");

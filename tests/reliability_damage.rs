@@ -161,12 +161,6 @@ fn r05_midlog_corruption_policy() -> TestResult {
                 ("unclean-no-rp", None, false, false),
                 ("repair", None, false, true),
             ] {
-                if field == "last_offset_delta" && k + 1 == in_victim.len() && rp.is_some() {
-                    // Library bug, left out until fixed: see the ignored
-                    // `r05_last_batch_delta_flip_is_corrupt_not_invalid_layout`.
-                    report.add("skipped_known_bug", 1, false);
-                    continue;
-                }
                 trial += 1;
                 let dir = root.path().join(format!("t{trial}"));
                 copy_dir(&fixture, &dir)?;
@@ -644,12 +638,6 @@ fn epoch_checkpoint_damage(report: &mut Report, root: &Path, seed: u64) -> TestR
             ("unclean", Some(end), false),
             ("unclean-stale-rp", Some(stale_rp), false),
         ] {
-            if clean {
-                // Library bug, left out until fixed: see the ignored
-                // `r06_epochs_after_a_clean_open_without_their_checkpoint`.
-                report.add("skipped_known_bug", 1, false);
-                continue;
-            }
             let dir = root.join(format!("epochs-{name}-{mode}"));
             copy_dir(&fixture, &dir)?;
             let path = dir.join(LEADER_EPOCH_CHECKPOINT_FILE);
@@ -704,16 +692,12 @@ fn epoch_checkpoint_damage(report: &mut Report, root: &Path, seed: u64) -> TestR
     Ok(())
 }
 
-/// A bug R06 found, not fixed yet: after a clean shutdown, a `leader-epoch-checkpoint` that
-/// is missing, empty, unparsable or stale (an older copy listing epoch 0 only) is not
-/// rebuilt from the log (a clean open scans nothing), so the log restarts at leader epoch 0
-/// and stamps it on the next append while its batches already carry epochs up to 3: the
-/// epochs in the log go backwards (and the cache starts epoch 0 at the log end), which a
-/// follower or mirror truncating by epoch (KIP-101/279) would misread. Expected: the next
-/// append's partitionLeaderEpoch is at least the highest epoch in the log.
-// library bug: a lost leader-epoch-checkpoint after a clean shutdown restarts epochs at 0 below those in the log
+/// Regression test for a bug R06 found: after a clean shutdown, a `leader-epoch-checkpoint`
+/// that is missing, empty, unparsable or stale was not rebuilt from the log (a clean open
+/// scans nothing), so the log restarted at leader epoch 0 below the epochs its batches
+/// carry. Expected: the next append's partitionLeaderEpoch is at least the highest epoch in
+/// the log.
 #[test]
-#[ignore = "library bug: after a clean shutdown a lost leader-epoch-checkpoint restarts epochs at 0"]
 fn r06_epochs_after_a_clean_open_without_their_checkpoint() -> TestResult {
     let root = scratch_dir()?;
     let dir = root.path().join("log");
@@ -928,17 +912,13 @@ fn r07_dir_layout_oddities() -> TestResult {
     Ok(())
 }
 
-/// A bug R05 found, not fixed yet: a flip in the lastOffsetDelta of a sealed segment's last
-/// batch (covered by the CRC) is not detected when the log opens without scanning that
-/// segment (after a clean shutdown, or with a recovery point past it): the tail walk takes
-/// the segment's end from the unchecked header, and the open fails with
-/// `Error::InvalidLayout` naming the *next* segment ("segment starts at offset 15 but the
-/// previous one ends at 30") instead of `Error::Corrupt` naming the damaged segment and
-/// position (or opening and refusing that batch's reads as `Corrupt`). The store cannot
-/// open, the error blames the wrong file, and repair, which acts on `Corrupt`, cannot help.
-// library bug: a CRC-bad lastOffsetDelta in a sealed segment's last batch opens as InvalidLayout of the next segment
+/// Regression test for a bug R05 found: a flip in the lastOffsetDelta of a sealed
+/// segment's last batch (covered by the CRC) was not detected when the log opened without
+/// scanning that segment: the tail walk took the segment's end from the unchecked header,
+/// and the open failed with `Error::InvalidLayout` naming the *next* segment. A tail that
+/// runs into the next segment now has its segment scanned, which finds the damage where it
+/// is: `Error::Corrupt` naming the damaged segment and position, or a repair.
 #[test]
-#[ignore = "library bug: lastOffsetDelta flip in a sealed segment's last batch gives InvalidLayout, not Corrupt"]
 fn r05_last_batch_delta_flip_is_corrupt_not_invalid_layout() -> TestResult {
     let root = scratch_dir()?;
     let fixture = root.path().join("fixture");

@@ -341,6 +341,7 @@ fn load_segments<S: Storage>(
             None => 0,
         }
     };
+    let bases: Vec<i64> = segments.iter().map(|(s, _)| s.base_offset()).collect();
     let mut kept: Vec<Arc<LogSegment<S>>> = Vec::with_capacity(count);
     let mut prev_next: Option<i64> = None;
     // The magic of the last batch scanned (0 before any): v2 is never followed by legacy.
@@ -401,7 +402,14 @@ fn load_segments<S: Storage>(
         let is_last = i + 1 == count;
         let mut scan = i >= scan_from || missing_index;
         if !scan {
-            let sane = segment.indexes_look_sane() && segment.load_clean().is_ok();
+            // A tail whose end runs into the next segment came from a header the walk
+            // trusted without its CRC (a damaged lastOffsetDelta): scan the segment, so the
+            // damage is found where it is, not blamed on the next segment's name.
+            let sane = segment.indexes_look_sane()
+                && segment.load_clean().is_ok()
+                && bases
+                    .get(i + 1)
+                    .is_none_or(|&next| segment.next_offset() <= next);
             if !sane {
                 log::warn!(
                     "{}: indexes or tail fail their checks; recovering the segment",

@@ -222,6 +222,12 @@ impl<S: Storage> OffsetIndex<S> {
         self.file.trim()
     }
 
+    /// True if the file holds exactly its entries (trimmed on roll or close), no
+    /// preallocated space past them.
+    pub fn is_trimmed(&self) -> bool {
+        self.file.file_len() == (self.len() * ENTRY_SIZE) as u64
+    }
+
     /// Kafka's `sanityCheck`: the file length is a multiple of 8, and the last entry's offset
     /// is at least the base offset. Cheap (it reads one entry).
     ///

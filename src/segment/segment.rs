@@ -276,12 +276,18 @@ impl<S: Storage> LogSegment<S> {
     /// Kafka's index sanity checks plus: every offset index position lies inside the file.
     pub fn indexes_look_sane(&self) -> bool {
         let size = self.size();
+        // Kafka's cheap checks, and for an index left untrimmed (a writer that did not
+        // close: entries written out of order or half written live there) the order of
+        // every entry, which binary search needs. A trimmed index was sealed by a roll or
+        // close that fsynced it.
         self.index.sanity_check().is_ok()
             && self.time_index.sanity_check().is_ok()
             && self
                 .index
                 .last_entry()
                 .is_none_or(|e| u64::from(e.position) < size.max(1))
+            && (self.index.is_trimmed() || self.index.check_entries().is_ok())
+            && (self.time_index.is_trimmed() || self.time_index.check_entries().is_ok())
     }
 
     /// True if data was appended since the last [`flush`](Self::flush).
