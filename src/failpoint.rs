@@ -10,8 +10,7 @@
 //! Every name is declared once, in the crate's `DECLARED` list; the macro refuses an undeclared name at
 //! compile time, and a unit test checks that every declared name is used in the sources.
 //! `tests/reliability_crashpoints.rs` aborts a child at every hit of every point its workload
-//! makes and checks
-//! the recovered state.
+//! makes and checks the recovered state.
 
 /// Every crash point, in the order an operation meets them. The one list: the macro checks
 /// its argument against it at compile time.
