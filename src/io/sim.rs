@@ -9,8 +9,10 @@
 //! - **Names** (create, rename, remove) change the visible namespace at once and the durable
 //!   one only at [`Storage::sync_dir`] of their directory. Handles and mappings refer to the
 //!   inode, so they stay valid after a rename or removal, as on Unix. Directories themselves
-//!   are durable as soon as they are created, and [`Storage::remove_dir_all`] is durable at
-//!   once (a simplification: a harness creates its directories before the workload).
+//!   are durable as soon as they are created, and [`Storage::remove_dir_all`] and the rename
+//!   of a directory are durable at once (a simplification: a harness creates its
+//!   directories before the workload, and the crate fsyncs the parent right after its
+//!   directory renames).
 //! - **Mappings** ([`SimMap`]) are buffers. A mapping takes its content from the file on its
 //!   first access (not when it is created, so that a mapping which replaces another sees
 //!   what the other stored once that one is dropped), and its stores reach the file when it is
@@ -655,6 +657,43 @@ fn add_dirs(dirs: &mut BTreeSet<PathBuf>, dir: &Path) {
     }
 }
 
+/// Renames the directory `from` (and everything under it) to `to`. Durable at once, as
+/// directory creation and removal are here (a simplification: the crate fsyncs the parent
+/// right after its one directory rename, a topic deletion's).
+fn rename_dir(st: &mut SimState, from: &Path, to: &Path) -> Result<()> {
+    if !parent_exists(st, to) || st.dirs.contains(to) || st.names.contains_key(to) {
+        return Err(os_error(FaultOp::Rename, to, libc::ENOENT));
+    }
+    let moved = |p: &Path| match p.strip_prefix(from) {
+        Ok(rest) if rest.as_os_str().is_empty() => to.to_path_buf(),
+        Ok(rest) => to.join(rest),
+        Err(_) => p.to_path_buf(),
+    };
+    st.names = std::mem::take(&mut st.names)
+        .into_iter()
+        .map(|(p, ino)| (moved(&p), ino))
+        .collect();
+    st.durable_names = std::mem::take(&mut st.durable_names)
+        .into_iter()
+        .map(|(p, ino)| (moved(&p), ino))
+        .collect();
+    st.dirs = std::mem::take(&mut st.dirs)
+        .into_iter()
+        .map(|p| moved(&p))
+        .collect();
+    for op in &mut st.ns_log {
+        match op {
+            NsOp::Link { path, .. } | NsOp::Unlink { path } => *path = moved(path),
+            NsOp::Rename { from: f, to: t, .. } => {
+                *f = moved(f);
+                *t = moved(t);
+            }
+        }
+    }
+    st.finish_mutation();
+    Ok(())
+}
+
 fn parent_exists(st: &SimState, path: &Path) -> bool {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => st.dirs.contains(p),
@@ -747,6 +786,9 @@ impl Storage for SimFs {
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
         let mut st = self.state.lock();
         self.gate(&mut st, FaultOp::Rename, from)?;
+        if st.dirs.contains(from) {
+            return rename_dir(&mut st, from, to);
+        }
         let ino =
             Self::file_ino(&st, from).map_err(|_| os_error(FaultOp::Rename, from, libc::ENOENT))?;
         if !parent_exists(&st, to) {
