@@ -413,3 +413,63 @@ fn retention_keeps_deleted_files_for_the_delay() -> Result<()> {
     assert_eq!(deleted()?, 0);
     Ok(())
 }
+
+/// Older brokers (and a follower appending several batches at once) wrote one index entry
+/// per append: the last offset of the append mapped to the start of its first batch. Both
+/// densities read back, through a writable and a read-only open.
+#[test]
+fn an_index_of_one_entry_per_multi_batch_append_reads_back() -> Result<()> {
+    let dir = tempdir()?;
+    let clock = ManualClock::new(0);
+    let config = LogConfig {
+        index_interval_bytes: 1,
+        ..Default::default()
+    };
+    let log = open(dir.path(), config.clone(), &clock)?;
+    let mut starts = Vec::new();
+    for i in 0..12 {
+        starts.push(log.size_bytes() as u32);
+        log.append(
+            &one(i, "twelve batches of one record"),
+            &AppendOptions::default(),
+        )?;
+    }
+    log.close()?;
+    // Appends of three batches each: entries (last offset of the third, start of the first).
+    let mut index = Vec::new();
+    for append in 1..4 {
+        let first = append * 3;
+        index.extend_from_slice(&((first + 2) as u32).to_be_bytes());
+        index.extend_from_slice(&starts[first].to_be_bytes());
+    }
+    let path = dir.path().join(format!("{:020}.index", 0));
+    std::fs::write(&path, &index).map_err(|e| Error::io("write", &path, e))?;
+    let check = |log: &Log| -> Result<()> {
+        assert_eq!(log.end_offset(), 12);
+        for o in 0..12 {
+            let read = log.read(o, 1)?;
+            let first = read.records().next().transpose()?.map(|r| r.offset());
+            assert_eq!(first, Some(o));
+        }
+        Ok(())
+    };
+    let ro = Log::open_read_only(dir.path(), config.clone())?;
+    check(&ro)?;
+    let rw = Log::open(
+        dir.path(),
+        config,
+        LogOpenOptions {
+            recovery_point: Some(12),
+            clean_shutdown: true,
+            clock: Arc::new(clock.clone()),
+            ..Default::default()
+        },
+    )?;
+    assert_eq!(
+        rw.recovery_report().indexes_rebuilt,
+        0,
+        "the index is valid as it is"
+    );
+    check(&rw)?;
+    Ok(())
+}

@@ -1003,7 +1003,8 @@ impl<S: Storage> LogSegment<S> {
     }
 
     /// Where the first tail walk starts: the batch the last offset-index entry points at, if
-    /// it is there and ends at that entry's offset; else an earlier entry's (an entry is
+    /// it is there and ends at or before that entry's offset (both index densities Kafka
+    /// has written); else an earlier entry's (an entry is
     /// stored through the writer's mapping, so the newest may be torn); else the file's start.
     /// Returns the position and the offset the walk may start from.
     fn tail_walk_start(&self, file_len: u64) -> Result<(u64, i64)> {
@@ -1013,7 +1014,11 @@ impl<S: Storage> LogSegment<S> {
                 continue;
             };
             if let Some((info, _)) = self.peek_file(u64::from(entry.position), file_len)? {
-                if info.last_offset == entry.offset && info.base_offset >= self.base_offset {
+                // An entry names a batch at or after the one at its position: Kafka's
+                // current rule maps a batch's last offset to its own start, older brokers
+                // (and followers' multi-batch appends) the last offset of an append to the
+                // start of its first batch.
+                if info.last_offset <= entry.offset && info.base_offset >= self.base_offset {
                     return Ok((info.position, info.base_offset));
                 }
             }
