@@ -29,8 +29,9 @@ impl<S: Storage> Log<S> {
         let mut guard = self.writer.lock();
         self.check_writable()?;
         let w = &mut *guard;
-        let config = self.cfg();
-        let now = self.append_clock(&config);
+        self.sync_writer_config(w);
+        let config = &w.config;
+        let now = self.append_clock(config);
         let log_append_time =
             (config.message_timestamp_type == TimestampType::LogAppendTime).then_some(now);
         w.builder.reset(BatchOptions {
@@ -55,8 +56,8 @@ impl<S: Storage> Log<S> {
             ..
         } = w;
         let batch = builder.finish()?;
-        let info = self.write_batch(&config, epochs, active, batch, &[], now)?;
-        self.after_append(&config, info, opts.durability, now)
+        let info = self.write_batch(config, epochs, active, batch, &[], now)?;
+        self.after_append(config, info, opts.durability, now)
     }
 
     /// Appends an already-encoded magic-2 batch (from a remote producer, a mirror or a
@@ -95,11 +96,12 @@ impl<S: Storage> Log<S> {
         let mut guard = self.writer.lock();
         self.check_writable()?;
         let w = &mut *guard;
-        let config = self.cfg();
+        self.sync_writer_config(w);
+        let config = &w.config;
         if validation == Validation::Deep {
             parsed.validate_records(&mut w.scratch, config.max_decompressed_bytes)?;
         }
-        let now = self.append_clock(&config);
+        let now = self.append_clock(config);
         // Stamp a copy of the header only: the records go to the file from the caller's
         // buffer, in the same vectored write.
         head.set_base_offset(self.end_offset());
@@ -108,14 +110,14 @@ impl<S: Storage> Log<S> {
             head.set_log_append_time(now, records);
         }
         let info = self.write_batch(
-            &config,
+            config,
             &mut w.epochs,
             &mut w.active,
             head.as_bytes(),
             records,
             now,
         )?;
-        self.after_append(&config, info, durability, now)
+        self.after_append(config, info, durability, now)
     }
 
     /// Appends a batch this process has just built with a
@@ -136,16 +138,17 @@ impl<S: Storage> Log<S> {
         let mut guard = self.writer.lock();
         self.check_writable()?;
         let w = &mut *guard;
-        let config = self.cfg();
-        let now = self.append_clock(&config);
+        self.sync_writer_config(w);
+        let config = &w.config;
+        let now = self.append_clock(config);
         let mut m = RecordBatchMut::new(batch)?;
         m.set_base_offset(self.end_offset());
         m.set_partition_leader_epoch(w.leader_epoch);
         if config.message_timestamp_type == TimestampType::LogAppendTime {
             m.set_log_append_time(now);
         }
-        let info = self.write_batch(&config, &mut w.epochs, &mut w.active, batch, &[], now)?;
-        self.after_append(&config, info, durability, now)
+        let info = self.write_batch(config, &mut w.epochs, &mut w.active, batch, &[], now)?;
+        self.after_append(config, info, durability, now)
     }
 
     /// Writes one stamped batch, `head` followed by `tail` (empty if `head` is the whole

@@ -54,6 +54,9 @@ pub struct Log<S: Storage = StdFs> {
     /// Replaced whole by [`set_config`](Log::set_config); every operation works from one
     /// snapshot of it.
     pub(crate) config: RwLock<Arc<LogConfig>>,
+    /// Raised by every [`set_config`](Log::set_config), so the writer re-reads the config
+    /// only when it changed (one relaxed load per append, no lock).
+    pub(crate) config_gen: AtomicU64,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) segments: RwLock<Segments<S>>,
     /// Raised by every [`publish_segments`](Self::publish_segments), so the writer can keep
@@ -140,16 +143,21 @@ pub(crate) struct Writer<S: Storage> {
     /// The active segment as of segment-list generation `.0`: one relaxed load per append
     /// instead of a read lock and two reference-count changes.
     pub(crate) active: Option<(u64, Arc<LogSegment<S>>)>,
+    /// The config as of config generation `config_gen`, for the same reason.
+    pub(crate) config: Arc<LogConfig>,
+    pub(crate) config_gen: u64,
 }
 
 impl<S: Storage> Writer<S> {
-    pub(crate) fn new(leader_epoch: i32, epochs: LeaderEpochCache) -> Self {
+    pub(crate) fn new(leader_epoch: i32, epochs: LeaderEpochCache, config: Arc<LogConfig>) -> Self {
         Writer {
             builder: BatchBuilder::new(BatchOptions::default()),
             scratch: Vec::new(),
             leader_epoch,
             epochs,
             active: None,
+            config,
+            config_gen: 0,
         }
     }
 }
@@ -188,7 +196,17 @@ impl<S: Storage> Log<S> {
             config.allow_offset_gaps = true;
         }
         *current = Arc::new(config);
+        self.config_gen.fetch_add(1, Ordering::Release);
         Ok(())
+    }
+
+    /// Brings the writer's copy of the config up to date. Writer lock held.
+    pub(crate) fn sync_writer_config(&self, w: &mut Writer<S>) {
+        let gen = self.config_gen.load(Ordering::Acquire);
+        if w.config_gen != gen {
+            w.config = self.cfg();
+            w.config_gen = gen;
+        }
     }
 
     /// The offset the next append gets (Kafka's log end offset).

@@ -167,17 +167,19 @@ impl<S: Storage> Log<S> {
         config.validate()?;
         let dir = dir.as_ref().to_path_buf();
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let config = Arc::new(config);
         let mut log = Log {
             dir,
             storage,
-            config: RwLock::new(Arc::new(config)),
+            config: RwLock::new(Arc::clone(&config)),
+            config_gen: std::sync::atomic::AtomicU64::new(0),
             clock,
             segments_gen: std::sync::atomic::AtomicU64::new(0),
             truncations: std::sync::atomic::AtomicU64::new(0),
             cutting: Mutex::new(()),
             pending_deletes: Mutex::new(Vec::new()),
             segments: RwLock::new(Arc::new(Vec::new())),
-            writer: Mutex::new(Writer::new(0, LeaderEpochCache::new(Vec::new()))),
+            writer: Mutex::new(Writer::new(0, LeaderEpochCache::new(Vec::new()), config)),
             flush_lock: Mutex::new(()),
             end_offset: AtomicI64::new(0),
             log_start_offset: AtomicI64::new(0),

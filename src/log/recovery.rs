@@ -133,17 +133,19 @@ impl<S: Storage> Log<S> {
         } else {
             latest + 1
         };
+        let config = Arc::new(config);
         let log = Log {
             dir,
             storage,
-            config: RwLock::new(Arc::new(config)),
+            config: RwLock::new(Arc::clone(&config)),
+            config_gen: std::sync::atomic::AtomicU64::new(0),
             clock: options.clock,
             segments_gen: std::sync::atomic::AtomicU64::new(0),
             truncations: std::sync::atomic::AtomicU64::new(0),
             cutting: Mutex::new(()),
             pending_deletes: Mutex::new(Vec::new()),
             segments: RwLock::new(Arc::new(kept)),
-            writer: Mutex::new(Writer::new(leader_epoch, epochs)),
+            writer: Mutex::new(Writer::new(leader_epoch, epochs, config)),
             flush_lock: Mutex::new(()),
             end_offset: AtomicI64::new(end),
             log_start_offset: AtomicI64::new(log_start),
