@@ -566,10 +566,18 @@ fn trial(
         };
         let start = log.log_start_offset();
         if start != o.log_start {
-            if class == Class::Checkpoint {
-                // The log-start checkpoint has no checksum (Kafka's format): a flipped digit
-                // moves the start. The records below it stay on disk.
-                report.add("log_start_moved_by_checkpoint_damage", 1, false);
+            if class == Class::Checkpoint && start < o.log_start {
+                // The log-start checkpoint has no checksum (Kafka's format): a flipped digit,
+                // or a file too damaged to read, moves the start down, and records deleted
+                // with `delete_records_before` are readable again. Never a loss.
+                report.add("log_start_lowered_by_checkpoint_damage", 1, false);
+            } else if class == Class::Checkpoint {
+                // Up would hide acknowledged records (and let retention delete them): the
+                // leader-epoch checkpoint bounds it.
+                report.add("log_start_raised_by_checkpoint_damage", 1, true);
+                report.note(format!(
+                    "{what}: partition {p}: log start raised to {start}"
+                ));
             } else {
                 report.add("log_start_moved", 1, true);
                 report.note(format!("{what}: partition {p}: log start {start}"));

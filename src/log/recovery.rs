@@ -69,8 +69,15 @@ impl<S: Storage> Log<S> {
         let epochs_file = LeaderEpochCheckpoint::new(dir.join(LEADER_EPOCH_CHECKPOINT_FILE));
         // A missing or unreadable checkpoint says nothing of the epochs in the log: rebuilt
         // from it below, or the next epoch could be one the log already holds.
+        // The epoch checkpoint's first start offset as written: tidelog moves it with every
+        // raise of the log start, durably, so it bounds a damaged log-start checkpoint.
+        let mut epochs_start = None;
         let (mut epochs, mut epochs_suspect) = match epochs_file.read(&storage) {
-            Ok(Some(entries)) => (LeaderEpochCache::new(entries), false),
+            Ok(Some(entries)) => {
+                let cache = LeaderEpochCache::new(entries);
+                epochs_start = cache.entries().first().map(|e| e.start_offset);
+                (cache, false)
+            }
             Ok(None) => (LeaderEpochCache::default(), true),
             Err(e) => {
                 log::warn!("{e}: rebuilding the leader-epoch cache from the log");
@@ -105,11 +112,24 @@ impl<S: Storage> Log<S> {
         }
         let first_base = kept.first().map_or(0, |s| s.base_offset());
         let end = kept.last().map_or(0, |s| s.next_offset());
-        let log_start = options
+        let mut log_start = options
             .log_start_offset
             .unwrap_or(first_base)
             .max(first_base)
             .min(end);
+        // Kafka's log-start checkpoint has no checksum: a damaged digit could move the start
+        // up, hiding acknowledged records (and letting retention delete them). The epoch
+        // checkpoint, written with every raise of the start, never starts above it; where it
+        // does, take its start: at worst records deleted with `delete_records_before`
+        // become readable again, never records lost.
+        if let Some(epoch_start) = epochs_start.filter(|&e| e >= first_base && e < log_start) {
+            log::warn!(
+                "{}: the log-start checkpoint says {log_start}, the leader-epoch checkpoint \
+                 {epoch_start}: taking {epoch_start}",
+                dir.display()
+            );
+            log_start = epoch_start;
+        }
         let mut durable = if options.clean_shutdown {
             end
         } else {
