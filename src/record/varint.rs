@@ -112,6 +112,36 @@ fn write_zigzag_slow(dst: &mut [u8], mut zz: u64) -> usize {
     n
 }
 
+/// Zigzag values below this encode in one or two bytes: [`short_varint`] takes them.
+pub(crate) const SHORT_VARINT_LIMIT: u64 = 0x4000;
+
+/// The zigzag mapping of a 32-bit value, widened (what [`write_varint`] encodes).
+#[inline]
+pub(crate) fn zigzag32(value: i32) -> u64 {
+    ((value << 1) ^ (value >> 31)) as u32 as u64
+}
+
+/// The zigzag mapping of a 64-bit value (what [`write_varlong`] encodes).
+#[inline]
+pub(crate) fn zigzag64(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
+/// The bytes of the varint of zigzag value `zz` (below [`SHORT_VARINT_LIMIT`]) as a big-endian
+/// `u16` (first byte high), padded with a zero byte when one byte is enough, and how many of
+/// the two bytes count.
+///
+/// Without a branch or a loop: a record builder stores both bytes at once and advances by the
+/// count, so the next field overwrites the padding.
+#[inline(always)]
+pub(crate) fn short_varint(zz: u64) -> (u16, usize) {
+    debug_assert!(zz < SHORT_VARINT_LIMIT);
+    let more = zz >= 0x80;
+    // The low byte of `zz` already holds bits 0-6 and, when more follows, some bit 7: set it.
+    let first = u16::from(zz as u8 | (u8::from(more) << 7));
+    ((first << 8) | (zz >> 7) as u16, 1 + usize::from(more))
+}
+
 /// Reads a zigzag varint at `*pos`, advancing `*pos` past it.
 ///
 /// # Errors
@@ -247,6 +277,15 @@ mod tests {
             put_varint(&mut out, v as i32);
             let n = write_varint(&mut dst, v as i32);
             prop_assert_eq!(&dst[..n], &out[..]);
+        }
+
+        #[test]
+        fn short_varints_match(v in -0x2000i32..0x2000) {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            let (bytes, len) = short_varint(zigzag32(v));
+            prop_assert_eq!(&bytes.to_be_bytes()[..len], &out[..]);
+            prop_assert_eq!(zigzag64(i64::from(v)), zigzag32(v));
         }
 
         #[test]
