@@ -142,6 +142,33 @@ pub(crate) fn short_varint(zz: u64) -> (u16, usize) {
     ((first << 8) | (zz >> 7) as u16, 1 + usize::from(more))
 }
 
+/// Reads a varint of one or two bytes at `at` in `window`, returning its zigzag value and its
+/// length; `None` for a longer varint or one that runs past the window.
+///
+/// For a record decoder's fast path: with a fixed-size window and small offsets the compiler
+/// needs no bounds checks, and anything unusual is left to the checked readers.
+#[inline(always)]
+pub(crate) fn read_short_varint<const N: usize>(
+    window: &[u8; N],
+    at: usize,
+) -> Option<(u64, usize)> {
+    let first = *window.get(at)?;
+    if first < 0x80 {
+        return Some((u64::from(first), 1));
+    }
+    let second = *window.get(at + 1)?;
+    if second < 0x80 {
+        return Some((u64::from(first & 0x7f) | (u64::from(second) << 7), 2));
+    }
+    None
+}
+
+/// The value a zigzag value stands for (the inverse of [`zigzag64`]).
+#[inline(always)]
+pub(crate) fn unzigzag(zz: u64) -> i64 {
+    ((zz >> 1) as i64) ^ -((zz & 1) as i64)
+}
+
 /// Reads a zigzag varint at `*pos`, advancing `*pos` past it.
 ///
 /// # Errors
@@ -286,6 +313,21 @@ mod tests {
             let (bytes, len) = short_varint(zigzag32(v));
             prop_assert_eq!(&bytes.to_be_bytes()[..len], &out[..]);
             prop_assert_eq!(zigzag64(i64::from(v)), zigzag32(v));
+        }
+
+        #[test]
+        fn short_reader_matches(v in -0x3000i32..0x3000, at in 0usize..4) {
+            let mut window = [0xffu8; 8];
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            window[at..at + out.len()].copy_from_slice(&out);
+            let short = read_short_varint(&window, at);
+            if out.len() <= 2 {
+                prop_assert_eq!(short, Some((zigzag32(v), out.len())));
+                prop_assert_eq!(unzigzag(zigzag32(v)), i64::from(v));
+            } else {
+                prop_assert_eq!(short, None);
+            }
         }
 
         #[test]
