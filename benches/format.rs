@@ -25,22 +25,29 @@
 //!
 //! `<codec>` is `none`, `gzip`, `snappy`, `lz4` or `zstd` (the codec baselines skip `none`:
 //! its baseline is `memcpy`). A codec that fails a round trip at start-up (a disabled feature
-//! or a stub) is skipped with a notice on stderr; nothing else is printed.
+//! or a stub) is skipped with a notice on stderr. At start-up each shape's sizes also go to
+//! stderr, one line each: `shape <size>B/x<count> <records> <batch bytes> <section bytes>`
+//! (the uncompressed batch and its records section); stdout carries criterion's output only.
 //!
-//! Throughput is in bytes of the uncompressed data handled (the batch, or for the codec
-//! baselines its records section), so MB/s compare across codecs. Set
-//! `TIDELOG_BENCH_THROUGHPUT=records` to report `encode` and `decode` in records/s instead.
+//! Criterion's own throughput is in bytes of the uncompressed data handled (the batch, or for
+//! the codec baselines its records section), so MB/s compare across codecs; with
+//! `TIDELOG_BENCH_THROUGHPUT=records` it shows `encode` and `decode` in records/s instead.
+//! The report below gives both for every id, from the same medians: a shape's records and
+//! bytes per iteration are fixed, so one run yields MB/s and records/s alike.
 //!
 //! Ratios are taken between median times of one run, never across runs. The acceptance
 //! targets: `encode/none` and `decode/none` over `baseline/memcpy_crc32c` at most 3× for
 //! `100B/x1000`; `encode/<codec>` over `baseline/compress/<codec>` and `decode/<codec>` over
-//! `baseline/decompress/<codec>` at most 1.3×. One run prints them all (the bencher format
-//! gives medians in ns):
+//! `baseline/decompress/<codec>` at most 1.3×. One run prints them all, with each id's median,
+//! MB/s and records/s (the bencher format gives medians in ns; `2>&1` brings in the sizes):
 //!
 //! ```text
 //! cargo bench --bench format -- --warm-up-time 1 --measurement-time 2 \
-//!     --output-format bencher '/100B/x1000$' | awk '
-//!   /^test /{ v = $5; gsub(",", "", v); t[$2] = v; print }
+//!     --output-format bencher '/100B/x1000$' 2>&1 | awk '
+//!   /^shape /{ n[$2] = $3; batch[$2] = $4; section[$2] = $5 }
+//!   /^test /{ v = $5; gsub(",", "", v); t[$2] = v; m = split($2, p, "/"); s = p[m-1] "/" p[m]
+//!     b = $2 ~ /^baseline\/(de)?compress\// ? section[s] : batch[s]
+//!     printf "%-36s %10d ns %9.1f MB/s %8.3f M records/s\n", $2, v, b * 1e3 / v, n[s] * 1e3 / v }
 //!   END { s = "/100B/x1000"
 //!     for (k in t) if (k ~ /^(en|de)code\//) { split(k, p, "/"); c = p[2]
 //!       b = c == "none" ? t["baseline/memcpy_crc32c" s] \
@@ -50,10 +57,15 @@
 //!
 //! Replace `100B/x1000` (both places) for another shape. Without `--output-format bencher`
 //! criterion shows its own estimate (the middle `time:` figure) and the throughput instead.
+//!
+//! On a loaded machine, `TIDELOG_BENCH_TIME=cpu` times every id by the bench thread's CPU
+//! time (`CLOCK_THREAD_CPUTIME_ID`, see `common::Stopwatch`) instead of the wall clock:
+//! time spent descheduled, the main noise on a shared machine, is then left out. Nothing here
+//! blocks, so the two clocks measure the same work.
 
 #[allow(dead_code, reason = "each bench uses a different part")]
 mod common;
-use common::generate_records;
+use common::{generate_records, Stopwatch};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -151,6 +163,16 @@ fn round_trip(codec: Compression) -> tidelog::Result<()> {
     Ok(())
 }
 
+/// Runs `step` `iters` times in one timed region, by the clock [`Stopwatch`] picks
+/// (`TIDELOG_BENCH_TIME=cpu`: this thread's CPU time).
+fn timed_iters<R>(iters: u64, mut step: impl FnMut() -> R) -> Duration {
+    let start = Stopwatch::start();
+    for _ in 0..iters {
+        black_box(step());
+    }
+    start.elapsed()
+}
+
 fn bytes(n: usize) -> Throughput {
     Throughput::Bytes(n as u64)
 }
@@ -173,20 +195,24 @@ fn baseline(g: &mut BenchmarkGroup<'_, WallTime>, w: &Workload) {
     let mut dst = Vec::with_capacity(src.len());
     g.throughput(bytes(src.len()));
     g.bench_function(id("memcpy", w), |b| {
-        b.iter(|| {
-            dst.clear();
-            dst.extend_from_slice(black_box(src));
-            black_box(&dst);
+        b.iter_custom(|iters| {
+            timed_iters(iters, || {
+                dst.clear();
+                dst.extend_from_slice(black_box(src));
+                black_box(&dst);
+            })
         })
     });
     g.bench_function(id("crc32c", w), |b| {
-        b.iter(|| crc32c::crc32c(black_box(src)))
+        b.iter_custom(|iters| timed_iters(iters, || crc32c::crc32c(black_box(src))))
     });
     g.bench_function(id("memcpy_crc32c", w), |b| {
-        b.iter(|| {
-            dst.clear();
-            dst.extend_from_slice(black_box(src));
-            crc32c::crc32c(black_box(&dst))
+        b.iter_custom(|iters| {
+            timed_iters(iters, || {
+                dst.clear();
+                dst.extend_from_slice(black_box(src));
+                crc32c::crc32c(black_box(&dst))
+            })
         })
     });
 
@@ -196,25 +222,29 @@ fn baseline(g: &mut BenchmarkGroup<'_, WallTime>, w: &Workload) {
     for (codec, batch) in w.batches.iter().filter(|(c, _)| *c != Compression::None) {
         let codec = *codec;
         g.bench_function(id(&format!("compress/{codec}"), w), |b| {
-            b.iter(|| {
-                out.clear();
-                compression::compress(codec, None, black_box(section), &mut out)
-                    .expect("codec passed its start-up round trip");
-                out.len()
+            b.iter_custom(|iters| {
+                timed_iters(iters, || {
+                    out.clear();
+                    compression::compress(codec, None, black_box(section), &mut out)
+                        .expect("codec passed its start-up round trip");
+                    out.len()
+                })
             })
         });
         let compressed = &batch[RECORD_BATCH_OVERHEAD..];
         g.bench_function(id(&format!("decompress/{codec}"), w), |b| {
-            b.iter(|| {
-                out.clear();
-                compression::decompress(
-                    codec,
-                    black_box(compressed),
-                    &mut out,
-                    DEFAULT_MAX_DECOMPRESSED_BYTES,
-                )
-                .expect("the builder's own output decompresses");
-                out.len()
+            b.iter_custom(|iters| {
+                timed_iters(iters, || {
+                    out.clear();
+                    compression::decompress(
+                        codec,
+                        black_box(compressed),
+                        &mut out,
+                        DEFAULT_MAX_DECOMPRESSED_BYTES,
+                    )
+                    .expect("the builder's own output decompresses");
+                    out.len()
+                })
             })
         });
     }
@@ -225,17 +255,19 @@ fn encode(g: &mut BenchmarkGroup<'_, WallTime>, w: &Workload, per_record: bool) 
     for &(codec, _) in &w.batches {
         let mut builder = BatchBuilder::new(BatchOptions::with_compression(codec));
         g.bench_function(id(codec.name(), w), |b| {
-            b.iter(|| {
-                builder.clear();
-                for r in black_box(&w.records) {
+            b.iter_custom(|iters| {
+                timed_iters(iters, || {
+                    builder.clear();
+                    for r in black_box(&w.records) {
+                        builder
+                            .append_record(r)
+                            .expect("small records fit in a batch");
+                    }
                     builder
-                        .append_record(r)
-                        .expect("small records fit in a batch");
-                }
-                builder
-                    .finish()
-                    .expect("codec passed its start-up round trip")
-                    .len()
+                        .finish()
+                        .expect("codec passed its start-up round trip")
+                        .len()
+                })
             })
         });
     }
@@ -246,16 +278,18 @@ fn decode(g: &mut BenchmarkGroup<'_, WallTime>, w: &Workload, per_record: bool) 
     for (codec, batch) in &w.batches {
         let mut scratch = Vec::new();
         g.bench_function(id(codec.name(), w), |b| {
-            b.iter(|| {
-                let parsed = RecordBatch::parse(black_box(batch)).expect("the builder's batch");
-                let records = parsed
-                    .records(&mut scratch, DEFAULT_MAX_DECOMPRESSED_BYTES)
-                    .expect("the builder's batch");
-                for r in records {
-                    let r = r.expect("the builder's batch");
-                    black_box(r.key().map_or(0, <[u8]>::len));
-                    black_box(r.value().map_or(0, <[u8]>::len));
-                }
+            b.iter_custom(|iters| {
+                timed_iters(iters, || {
+                    let parsed = RecordBatch::parse(black_box(batch)).expect("the builder's batch");
+                    let records = parsed
+                        .records(&mut scratch, DEFAULT_MAX_DECOMPRESSED_BYTES)
+                        .expect("the builder's batch");
+                    for r in records {
+                        let r = r.expect("the builder's batch");
+                        black_box(r.key().map_or(0, <[u8]>::len));
+                        black_box(r.value().map_or(0, <[u8]>::len));
+                    }
+                })
             })
         });
     }
@@ -269,6 +303,15 @@ fn format_benches(c: &mut Criterion) {
         .flat_map(|&size| COUNTS.iter().map(move |&count| (size, count)))
         .map(|(size, count)| Workload::new(size, count, &codecs))
         .collect();
+    for w in &workloads {
+        eprintln!(
+            "shape {} {} {} {}",
+            w.shape,
+            w.records.len(),
+            w.plain.len(),
+            w.section().len()
+        );
+    }
 
     let mut g = c.benchmark_group("baseline");
     for w in &workloads {

@@ -13,9 +13,16 @@
 //! is present and within the limit, zstd decodes the frame in a single pass into the
 //! reserved room, without allocating its own window buffer.
 //!
-//! Window sizes up to zstd's default maximum (2^27, 128 MiB, as zstd-jni) are accepted: a
-//! frame written at a high level by a streaming writer may legitimately declare one. That
-//! window buffer is zstd's own allocation, kept with the thread's context for reuse.
+//! Streaming a frame without a content size makes zstd allocate the window the frame declares,
+//! its own allocation, kept with the thread's context for reuse. So the window a streamed frame
+//! may declare is bounded by the limit, rounded up to a power of two (and to at least 1 KiB,
+//! at most zstd's default maximum of 2^27 = 128 MiB, as zstd-jni): a tiny hostile frame
+//! cannot make zstd allocate more than the caller allowed. A frame declaring a larger window
+//! is still read, but in one pass into the caller's vector, which then serves as the window
+//! (zstd allocates nothing of its own): a streaming writer that does not know the content size
+//! ahead, as Java's, declares its level's whole window (2 MiB at level 3) even for a small
+//! batch, and its content is what the limit bounds. Content over the limit is
+//! [`Error::DecompressionLimit`] either way.
 //!
 //! Pre-1.0 zstd formats (v0.4-v0.7 "legacy" frames) are refused as corrupt: zstd joined
 //! Kafka in 2.1, long after zstd 1.0 fixed the format, so no Kafka log holds them, and
@@ -25,11 +32,16 @@
 //! Both contexts are cached per thread: creating one costs more than coding a small batch.
 
 use std::cell::Cell;
+use std::io::Cursor;
 
 use zstd::zstd_safe::zstd_sys::ZSTD_EndDirective;
-use zstd::zstd_safe::{self, CCtx, CParameter, DCtx, InBuffer, OutBuffer, ResetDirective};
+use zstd::zstd_safe::{
+    self, CCtx, CParameter, DCtx, DParameter, InBuffer, OutBuffer, ResetDirective,
+};
 
-use super::{decode_error, encode_error, grow_output, limit_error, put_cached, take_cached};
+use super::{
+    decode_error, encode_error, grow_output, limit_error, put_cached, take_cached, MIN_OUTPUT_STEP,
+};
 use super::{Compression, Level};
 use crate::error::{Error, Result};
 
@@ -108,6 +120,33 @@ fn write_frame(
     }
 }
 
+/// The largest window a frame may declare for a decode under `limit`, as a power of two:
+/// the limit rounded up (a window as large as the content is always allowed), at least zstd's
+/// smallest window (1 KiB) and at most its default maximum (2^27 = 128 MiB, as zstd-jni).
+fn window_log_max(limit: usize) -> u32 {
+    let log = limit
+        .checked_next_power_of_two()
+        .map_or(usize::BITS, usize::trailing_zeros);
+    log.clamp(WINDOW_LOG_MIN, WINDOW_LOG_DEFAULT_MAX)
+}
+
+/// zstd's smallest window log (`ZSTD_WINDOWLOG_MIN`; zstd's experimental API, which this
+/// build leaves out, is what exports it).
+const WINDOW_LOG_MIN: u32 = 10;
+/// The largest window log a zstd decoder accepts by default (`ZSTD_WINDOWLOG_LIMIT_DEFAULT`),
+/// which zstd-jni, and so Kafka's Java consumer, keeps.
+const WINDOW_LOG_DEFAULT_MAX: u32 = 27;
+
+/// zstd's error code for a frame whose window is larger than `WindowLogMax` allows
+/// (`ZSTD_error_frameParameter_windowTooLarge`, returned negated as all zstd error codes).
+const WINDOW_TOO_LARGE: zstd_safe::ErrorCode =
+    (zstd_safe::zstd_sys::ZSTD_ErrorCode::ZSTD_error_frameParameter_windowTooLarge as usize)
+        .wrapping_neg();
+
+/// zstd's error code for output that does not fit the room given (`ZSTD_error_dstSize_tooSmall`).
+const DST_SIZE_TOO_SMALL: zstd_safe::ErrorCode =
+    (zstd_safe::zstd_sys::ZSTD_ErrorCode::ZSTD_error_dstSize_tooSmall as usize).wrapping_neg();
+
 /// Decompresses every frame of `input`, appending at most `limit` bytes to `out`.
 pub(super) fn decompress(input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<()> {
     let mut dctx = match take_cached(&DCTX).or_else(DCtx::try_create) {
@@ -115,12 +154,28 @@ pub(super) fn decompress(input: &[u8], out: &mut Vec<u8>, limit: usize) -> Resul
         None => return Err(decode_error(Compression::Zstd, "cannot allocate a context")),
     };
     let start = out.len();
-    let result = read_frames(&mut dctx, input, out, start, limit);
+    let result = match read_frames(&mut dctx, input, out, start, limit) {
+        Ok(Streamed::Done) => Ok(()),
+        Ok(Streamed::WindowTooLarge) => {
+            out.truncate(start);
+            read_frames_in_one_pass(&mut dctx, input, out, start, limit)
+        }
+        Err(e) => Err(e),
+    };
     put_cached(&DCTX, dctx);
     if result.is_err() {
         out.truncate(start);
     }
     result
+}
+
+/// How streaming the frames ended, when it did not fail.
+enum Streamed {
+    /// Every frame is decoded.
+    Done,
+    /// A frame declares a window larger than the limit lets zstd allocate (see
+    /// [`window_log_max`]); what was decoded so far is left in `out`.
+    WindowTooLarge,
 }
 
 /// Streams all frames of `input` into `out` with `dctx`, whose session is reset first.
@@ -130,9 +185,11 @@ fn read_frames(
     out: &mut Vec<u8>,
     start: usize,
     limit: usize,
-) -> Result<()> {
+) -> Result<Streamed> {
     let zstd_error = |code| decode_error(Compression::Zstd, error_name(code));
     dctx.reset(ResetDirective::SessionOnly)
+        .map_err(zstd_error)?;
+    dctx.set_parameter(DParameter::WindowLogMax(window_log_max(limit)))
         .map_err(zstd_error)?;
     match zstd_safe::get_frame_content_size(input) {
         Ok(Some(size)) => {
@@ -153,11 +210,15 @@ fn read_frames(
             grow_output(out, start, limit)?;
         }
         let (pos, in_before) = (out.len(), src.pos());
-        let hint = {
+        let streamed = {
             let mut dst = OutBuffer::around_pos(out, pos);
             dctx.decompress_stream(&mut dst, &mut src)
-        }
-        .map_err(zstd_error)?;
+        };
+        let hint = match streamed {
+            Ok(hint) => hint,
+            Err(WINDOW_TOO_LARGE) => return Ok(Streamed::WindowTooLarge),
+            Err(code) => return Err(zstd_error(code)),
+        };
         if out.len() - start > limit {
             return Err(limit_error(limit));
         }
@@ -165,7 +226,7 @@ fn read_frames(
         if hint == 0 {
             // A frame ended and is fully flushed; another may follow.
             if input_done {
-                return Ok(());
+                return Ok(Streamed::Done);
             }
             continue;
         }
@@ -174,6 +235,46 @@ fn read_frames(
         let stuck = out.len() == pos && src.pos() == in_before;
         if out.len() < out.capacity() && (input_done || stuck) {
             return Err(decode_error(Compression::Zstd, "truncated frame"));
+        }
+    }
+}
+
+/// Decodes all frames of `input` in one pass (`ZSTD_decompressDCtx`) into `out`, for input
+/// with a frame whose window is too large to stream under `limit`.
+///
+/// A streaming writer that does not know the content size ahead (Java's) declares its level's
+/// whole window (2 MiB at level 3) even for a small batch. Streaming such a frame makes zstd
+/// allocate that window, which must not exceed the limit; decoding in one pass instead uses
+/// the output as the window and allocates nothing inside zstd. The output room starts at a
+/// guess and doubles while the content does not fit, up to `limit`: past that, the content is
+/// over the limit.
+fn read_frames_in_one_pass(
+    dctx: &mut DCtx<'static>,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    start: usize,
+    limit: usize,
+) -> Result<()> {
+    let mut room = input
+        .len()
+        .saturating_mul(4)
+        .max(MIN_OUTPUT_STEP)
+        .min(limit);
+    loop {
+        out.truncate(start);
+        out.reserve_exact(room);
+        let mut dst = Cursor::new(&mut *out);
+        dst.set_position(start as u64);
+        match dctx.decompress(&mut dst, input) {
+            Ok(produced) if produced > limit => return Err(limit_error(limit)),
+            Ok(_) => return Ok(()),
+            // The capacity may exceed the room asked for: what counts is whether the room
+            // zstd had reached the limit.
+            Err(DST_SIZE_TOO_SMALL) if out.capacity() - start < limit => {
+                room = (out.capacity() - start).saturating_mul(2).min(limit);
+            }
+            Err(DST_SIZE_TOO_SMALL) => return Err(limit_error(limit)),
+            Err(code) => return Err(decode_error(Compression::Zstd, error_name(code))),
         }
     }
 }
@@ -317,6 +418,127 @@ mod tests {
             let mut out = Vec::new();
             decompress(&framed, &mut out, data.len())?;
             assert_eq!(out, data);
+        }
+        Ok(())
+    }
+
+    /// A frame without a content size declaring a window of 2^`window_log`, holding `block`
+    /// (a block header and its data) as its last block.
+    fn frame_with_window(window_log: u8, block: &[u8]) -> Vec<u8> {
+        // Frame header descriptor 0: no content size, not single-segment, no checksum, no
+        // dictionary; then the window descriptor (exponent in bits 7-3, mantissa 0).
+        let mut frame = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, (window_log - 10) << 3];
+        frame.extend_from_slice(block);
+        frame
+    }
+
+    /// The last raw block of `data` (at most 128 KiB).
+    fn raw_block(data: &[u8]) -> Vec<u8> {
+        let header = ((data.len() as u32) << 3) | 1;
+        let mut block = header.to_be_bytes()[1..].to_vec();
+        block.reverse(); // block headers are 3 bytes, little-endian
+        block.extend_from_slice(data);
+        block
+    }
+
+    #[test]
+    fn zstd_bounds_the_streamed_window_by_the_limit() -> Result<()> {
+        let new_dctx =
+            || DCtx::try_create().ok_or_else(|| decode_error(Compression::Zstd, "no context"));
+        // 14 bytes declaring a 128 MiB window for 5 bytes of content.
+        let hostile = frame_with_window(27, &raw_block(b"hello"));
+        assert_eq!(hostile.len(), 14);
+        // Streamed under a small limit, zstd would allocate the window: it is refused...
+        for limit in [0, 5, 1000, 1 << 20] {
+            let result = read_frames(&mut new_dctx()?, &hostile, &mut Vec::new(), 0, limit);
+            assert!(
+                matches!(result, Ok(Streamed::WindowTooLarge)),
+                "limit {limit}"
+            );
+        }
+        // ...and the frame read in one pass instead, with the limit exact as ever.
+        let mut out = b"keep".to_vec();
+        decompress(&hostile, &mut out, 5)?;
+        assert_eq!(out, b"keephello");
+        let mut out = b"keep".to_vec();
+        assert!(is_over_limit(&decompress(&hostile, &mut out, 4)));
+        assert_eq!(out, b"keep");
+
+        // The window allowed is the limit rounded up to a power of two.
+        let mib = frame_with_window(20, &raw_block(b"one MiB window"));
+        for (limit, streams) in [(1 << 20, true), ((1 << 19) + 1, true), (1 << 19, false)] {
+            let mut out = Vec::new();
+            let result = read_frames(&mut new_dctx()?, &mib, &mut out, 0, limit)?;
+            assert_eq!(matches!(result, Streamed::Done), streams, "limit {limit}");
+            let mut out = Vec::new();
+            decompress(&mib, &mut out, limit)?;
+            assert_eq!(out, b"one MiB window");
+        }
+
+        // One pass grows its room until the content fits, or refuses it past the limit: an
+        // RLE block of 100,000 bytes in 10 bytes of frame.
+        let rle_header = (100_000u32 << 3) | (1 << 1) | 1;
+        let mut block = rle_header.to_be_bytes()[1..].to_vec();
+        block.reverse();
+        block.push(b'x');
+        let rle = frame_with_window(27, &block);
+        let mut out = Vec::new();
+        decompress(&rle, &mut out, 1 << 20)?;
+        assert_eq!(out, vec![b'x'; 100_000]);
+        let mut out = Vec::new();
+        decompress(&rle, &mut out, 100_000)?;
+        assert_eq!(out.len(), 100_000);
+        let mut out = Vec::new();
+        assert!(is_over_limit(&decompress(&rle, &mut out, 99_999)));
+        assert!(out.is_empty());
+        // Cut short, it is corrupt, not over the limit.
+        assert!(is_corrupt(&decompress(
+            &rle[..rle.len() - 1],
+            &mut Vec::new(),
+            1 << 20
+        )));
+        Ok(())
+    }
+
+    /// The fuzz target's check (`fuzz/logic/decompress.rs`): whatever decodes under a limit
+    /// decodes under exactly its size and is refused one byte below, whichever way a frame's
+    /// window makes it decode.
+    #[test]
+    fn zstd_limit_is_exact_whatever_the_window() -> Result<()> {
+        let mut java_like = zstd::stream::Encoder::new(Vec::new(), 19)
+            .map_err(|e| encode_error(Compression::Zstd, e))?;
+        java_like
+            .write_all(&compressible(70_000))
+            .map_err(|e| encode_error(Compression::Zstd, e))?;
+        let java_like = java_like
+            .finish()
+            .map_err(|e| encode_error(Compression::Zstd, e))?;
+        let frames = [
+            frame_with_window(27, &raw_block(b"hello")),
+            frame_with_window(20, &raw_block(&incompressible(5000))),
+            frame_with_window(10, &raw_block(b"")),
+            streamed_frame(&compressible(300_000))?,
+            streamed_frame(b"tiny")?,
+            java_like,
+        ];
+        for frame in &frames {
+            for limit in [0, 100, 64 << 10, 1 << 20] {
+                let mut out = Vec::new();
+                if decompress(frame, &mut out, limit).is_err() {
+                    continue;
+                }
+                let produced = out.len();
+                let mut exact = Vec::new();
+                decompress(frame, &mut exact, produced)?;
+                assert_eq!(exact, out);
+                if let Some(less) = produced.checked_sub(1) {
+                    let result = decompress(frame, &mut Vec::new(), less);
+                    assert!(
+                        is_over_limit(&result),
+                        "{produced} bytes under {less}: {result:?}"
+                    );
+                }
+            }
         }
         Ok(())
     }

@@ -112,6 +112,73 @@ fn write_zigzag_slow(dst: &mut [u8], mut zz: u64) -> usize {
     n
 }
 
+/// Zigzag values below this encode in one or two bytes: [`short_varint`] takes them.
+pub(crate) const SHORT_VARINT_LIMIT: u64 = 0x4000;
+
+/// The zigzag mapping of a 32-bit value, widened (what [`write_varint`] encodes).
+#[inline]
+pub(crate) fn zigzag32(value: i32) -> u64 {
+    ((value << 1) ^ (value >> 31)) as u32 as u64
+}
+
+/// The zigzag mapping of a 64-bit value (what [`write_varlong`] encodes).
+#[inline]
+pub(crate) fn zigzag64(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
+/// How many bytes the varint of zigzag value `zz` (below [`SHORT_VARINT_LIMIT`]) takes.
+#[inline(always)]
+pub(crate) fn short_varint_len(zz: u64) -> usize {
+    debug_assert!(zz < SHORT_VARINT_LIMIT);
+    1 + usize::from(zz >= 0x80)
+}
+
+/// Writes the varint of zigzag value `zz` (below [`SHORT_VARINT_LIMIT`]) at `dst[at..]`,
+/// returning its length ([`short_varint_len`]).
+///
+/// A record builder's fields nearly always keep their width from one record to the next, so
+/// a branch on it is predicted and cheaper than computing both bytes every time.
+#[inline(always)]
+pub(crate) fn write_short_varint(dst: &mut [u8], at: usize, zz: u64) -> usize {
+    debug_assert!(zz < SHORT_VARINT_LIMIT);
+    if zz < 0x80 {
+        dst[at] = zz as u8;
+        1
+    } else {
+        dst[at] = zz as u8 | 0x80;
+        dst[at + 1] = (zz >> 7) as u8;
+        2
+    }
+}
+
+/// Reads a varint of one or two bytes at `at` in `window`, returning its zigzag value and its
+/// length; `None` for a longer varint or one that runs past the window.
+///
+/// For a record decoder's fast path: with a fixed-size window and small offsets the compiler
+/// needs no bounds checks, and anything unusual is left to the checked readers.
+#[inline(always)]
+pub(crate) fn read_short_varint<const N: usize>(
+    window: &[u8; N],
+    at: usize,
+) -> Option<(u64, usize)> {
+    let first = *window.get(at)?;
+    if first < 0x80 {
+        return Some((u64::from(first), 1));
+    }
+    let second = *window.get(at + 1)?;
+    if second < 0x80 {
+        return Some((u64::from(first & 0x7f) | (u64::from(second) << 7), 2));
+    }
+    None
+}
+
+/// The value a zigzag value stands for (the inverse of [`zigzag64`]).
+#[inline(always)]
+pub(crate) fn unzigzag(zz: u64) -> i64 {
+    ((zz >> 1) as i64) ^ -((zz & 1) as i64)
+}
+
 /// Reads a zigzag varint at `*pos`, advancing `*pos` past it.
 ///
 /// # Errors
@@ -247,6 +314,32 @@ mod tests {
             put_varint(&mut out, v as i32);
             let n = write_varint(&mut dst, v as i32);
             prop_assert_eq!(&dst[..n], &out[..]);
+        }
+
+        #[test]
+        fn short_varints_match(v in -0x2000i32..0x2000) {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            let mut dst = [0u8; 3];
+            let len = write_short_varint(&mut dst, 1, zigzag32(v));
+            prop_assert_eq!(len, short_varint_len(zigzag32(v)));
+            prop_assert_eq!(&dst[1..1 + len], &out[..]);
+            prop_assert_eq!(zigzag64(i64::from(v)), zigzag32(v));
+        }
+
+        #[test]
+        fn short_reader_matches(v in -0x3000i32..0x3000, at in 0usize..4) {
+            let mut window = [0xffu8; 8];
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            window[at..at + out.len()].copy_from_slice(&out);
+            let short = read_short_varint(&window, at);
+            if out.len() <= 2 {
+                prop_assert_eq!(short, Some((zigzag32(v), out.len())));
+                prop_assert_eq!(unzigzag(zigzag32(v)), i64::from(v));
+            } else {
+                prop_assert_eq!(short, None);
+            }
         }
 
         #[test]
