@@ -358,9 +358,10 @@ fn write_short_record<H: HeaderSource + ?Sized>(
     let total = short_varint_len(length) + body;
     let dst = out.grow_with_slack(total, SHORT_RECORD_SLACK);
     // Every byte of the record is written below.
-    let (window, _) = dst
-        .split_first_chunk_mut::<SHORT_RECORD_SLACK>()
-        .expect("the room handed out includes the slack, a window long");
+    // `grow_with_slack` hands out `total + SHORT_RECORD_SLACK` bytes: a window fits.
+    let split = dst.split_first_chunk_mut::<SHORT_RECORD_SLACK>();
+    let (window, _) = split.expect("room includes the slack"); // invariant: see above
+
     // At most 2 + 1 + 2 + 2 bytes precede the key length: all stay in the window.
     let mut p = write_short_varint(window, 0, length);
     window[p] = 0; // record attributes: none are defined
